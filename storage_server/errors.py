@@ -1,0 +1,29 @@
+"""Domain errors of the storage server.
+
+Each names what went wrong in the server's own terms; the RPC boundary
+(storage_server.rpc) maps them to gRPC status codes in one table.
+"""
+
+
+class NetvolError(Exception):
+    """Base of every expected failure; the message is shown to the caller."""
+
+
+class InvalidArgument(NetvolError):
+    """The request is malformed: a bad name, a zero size, a bad token."""
+
+
+class NotFound(NetvolError):
+    """The named object does not exist."""
+
+
+class AlreadyExists(NetvolError):
+    """An object of that name exists and differs from what was asked for."""
+
+
+class OutOfRange(NetvolError):
+    """A value is well-formed but beyond what the server allows."""
+
+
+class FailedPrecondition(NetvolError):
+    """The object is not in a state that allows the operation."""

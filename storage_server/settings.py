@@ -1,0 +1,48 @@
+"""The storage server's settings: one typed object fed by flags, env and file."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage_server.config import Size
+
+
+def default_data_dir() -> Path:
+    """/var/lib/netvol for root, else the user's XDG data directory."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/netvol")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "netvol"
+
+
+DEFAULT_LISTEN = "127.0.0.1:7450"
+DEFAULT_MAX_VOLUME_SIZE = Size(2**50)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    listen: str = DEFAULT_LISTEN
+    data_dir: Path = field(default_factory=default_data_dir)
+    # Any SQLAlchemy URL; empty means a SQLite file in data_dir.
+    database_url: str = ""
+    # Where blobs are kept; empty means data_dir/blobs.
+    blob_dir: Path | None = None
+    # The bearer token; when empty it is read from (or generated into) token_file.
+    token: str = field(default="", repr=False)
+    token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_volume_size: Size = DEFAULT_MAX_VOLUME_SIZE
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'metadata.db'}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def resolved_token_file(self) -> Path:
+        return self.token_file or self.data_dir / "token"
