@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that volctl's client commands do not pay for SQLAlchemy.
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from storage_server.server import serve
+    from storage_server.server import serve  # noqa: PLC0415
 
     flags = {k: v for k, v in vars(args).items() if k != "config"}
     try:
