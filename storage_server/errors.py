@@ -4,6 +4,8 @@ Each names what went wrong in the server's own terms; the RPC boundary
 (storage_server.rpc) maps them to gRPC status codes in one table.
 """
 
+import os
+
 
 class NetvolError(Exception):
     """Base of every expected failure; the message is shown to the caller."""
@@ -27,3 +29,11 @@ class OutOfRange(NetvolError):
 
 class FailedPrecondition(NetvolError):
     """The object is not in a state that allows the operation."""
+
+
+class FsError(NetvolError):
+    """A file system call failed with a POSIX errno (ENOENT, ENOTEMPTY, ENOSPC, ...)."""
+
+    def __init__(self, errno: int, message: str = "") -> None:
+        super().__init__(message or os.strerror(errno))
+        self.errno = errno

@@ -1,11 +1,12 @@
 """The RPC boundary: token check, one log line per call, and domain errors mapped
-to gRPC status codes, for every service the server hosts."""
+to gRPC status codes, for every service and every kind of call the server hosts."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -24,8 +25,24 @@ STATUS = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
+# File system errors keep their errno in trailing metadata; the status code is
+# the nearest gRPC one, for callers that only look at codes.
+ERRNO_KEY = "netvol-errno"
+ERRNO_STATUS = {
+    errno.ENOENT: grpc.StatusCode.NOT_FOUND,
+    errno.EEXIST: grpc.StatusCode.ALREADY_EXISTS,
+    errno.ENOSPC: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.EDQUOT: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.EACCES: grpc.StatusCode.PERMISSION_DENIED,
+    errno.EPERM: grpc.StatusCode.PERMISSION_DENIED,
+    errno.EINVAL: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.ENAMETOOLONG: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EFBIG: grpc.StatusCode.OUT_OF_RANGE,
+}
+
 # Health checks come from probes that hold no token and learn nothing secret.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+UNAUTHENTICATED = (grpc.StatusCode.UNAUTHENTICATED, "missing or wrong access token")
 
 
 def _volume_of(request: Any) -> str:
@@ -34,15 +51,79 @@ def _volume_of(request: Any) -> str:
     if ref is not None and hasattr(ref, "WhichOneof"):
         which = ref.WhichOneof("ref")
         return str(getattr(ref, which)) if which else ""
-    return str(getattr(request, "name", ""))
+    return str(getattr(request, "volume_id", "") or getattr(request, "name", ""))
 
 
-def _status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
+def _status_of(exc: Exception, context: grpc.ServicerContext) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, errors.FsError):
+        context.set_trailing_metadata(((ERRNO_KEY, str(exc.errno)),))
+        return ERRNO_STATUS.get(exc.errno, grpc.StatusCode.FAILED_PRECONDITION), str(exc)
     for kind, code in STATUS.items():
         if isinstance(exc, kind):
             return code, str(exc)
     log.exception("unexpected error", exc_info=exc)
     return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log"
+
+
+class _Call:
+    """Times one call, logs it once, and turns a failure into an abort."""
+
+    def __init__(self, method: str, context: grpc.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+        self.started = time.monotonic()
+        self.volume = ""
+
+    def done(self, code: grpc.StatusCode) -> None:
+        fields = {
+            "method": self.method,
+            "volume": self.volume,
+            "code": code.name,
+            "ms": round((time.monotonic() - self.started) * 1000, 2),
+        }
+        level = logging.ERROR if code == grpc.StatusCode.INTERNAL else logging.INFO
+        log.log(level, "rpc", extra={FIELDS: fields})
+
+    def fail(self, status: tuple[grpc.StatusCode, str]) -> None:
+        self.done(status[0])
+        self.context.abort(*status)
+
+
+def _guard(behavior: Callable[..., Any], method: str, authorized: bool, streams: bool) -> Any:
+    """Wrap one handler behavior; `streams` says whether it yields responses."""
+
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        call = _Call(method, context)
+        call.volume = _volume_of(request)
+        if not authorized:
+            call.fail(UNAUTHENTICATED)
+        try:
+            response = behavior(request, context)
+        except Exception as exc:
+            call.fail(_status_of(exc, context))
+        call.done(grpc.StatusCode.OK)
+        return response
+
+    def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        call = _Call(method, context)
+        call.volume = _volume_of(request)
+        if not authorized:
+            call.fail(UNAUTHENTICATED)
+        try:
+            yield from behavior(request, context)
+        except Exception as exc:
+            call.fail(_status_of(exc, context))
+        call.done(grpc.StatusCode.OK)
+
+    return streaming if streams else unary
+
+
+_KINDS = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler, False),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler, True),
+)
 
 
 class Boundary(grpc.ServerInterceptor):
@@ -64,72 +145,16 @@ class Boundary(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
-            # Client-streaming calls are wrapped by their servicer (none yet).
-            return handler
+        if handler is None:
+            return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
         authorized = self._authorized(handler_call_details)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary, method, authorized),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, method, authorized),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+        for attribute, make, streams in _KINDS:
+            behavior = getattr(handler, attribute)
+            if behavior is not None:
+                return make(
+                    _guard(behavior, method, authorized, streams),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
         return handler
-
-
-def _log_call(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
-    fields = {
-        "method": method,
-        "volume": _volume_of(request),
-        "code": code.name,
-        "ms": round((time.monotonic() - started) * 1000, 2),
-    }
-    level = logging.INFO if code != grpc.StatusCode.INTERNAL else logging.ERROR
-    log.log(level, "rpc", extra={FIELDS: fields})
-
-
-def _guard_unary(
-    behavior: Callable[[Any, grpc.ServicerContext], Any], method: str, authorized: bool
-) -> Callable[[Any, grpc.ServicerContext], Any]:
-    def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-        started = time.monotonic()
-        code, message = grpc.StatusCode.UNAUTHENTICATED, "missing or wrong access token"
-        if authorized:
-            try:
-                response = behavior(request, context)
-            except Exception as exc:
-                code, message = _status_of(exc)
-            else:
-                _log_call(method, request, grpc.StatusCode.OK, started)
-                return response
-        _log_call(method, request, code, started)
-        context.abort(code, message)
-
-    return guarded
-
-
-def _guard_stream(
-    behavior: Callable[[Any, grpc.ServicerContext], Iterable[Any]], method: str, authorized: bool
-) -> Callable[[Any, grpc.ServicerContext], Iterable[Any]]:
-    def guarded(request: Any, context: grpc.ServicerContext) -> Iterable[Any]:
-        started = time.monotonic()
-        code, message = grpc.StatusCode.UNAUTHENTICATED, "missing or wrong access token"
-        if authorized:
-            try:
-                yield from behavior(request, context)
-            except Exception as exc:
-                code, message = _status_of(exc)
-            else:
-                _log_call(method, request, grpc.StatusCode.OK, started)
-                return
-        _log_call(method, request, code, started)
-        context.abort(code, message)
-
-    return guarded
