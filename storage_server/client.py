@@ -43,7 +43,12 @@ class ClientSettings:
         return token
 
 
-class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+class _TokenInterceptor(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
     """Adds the token to every call (plaintext channels refuse call credentials)."""
 
     def __init__(self, token: str) -> None:
@@ -62,6 +67,17 @@ class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
         return continuation(self._details(details), request)
+
+    # Client streams (Write) need the token as much as unary calls do.
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], details: Any, requests: Any
+    ) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], details: Any, requests: Any
+    ) -> Any:
+        return continuation(self._details(details), requests)
 
 
 def connect(settings: ClientSettings) -> grpc.Channel:

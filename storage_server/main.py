@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", help="PEM certificate; serve TLS when given")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     parser.add_argument("--max-volume-size", help="largest volume allowed, e.g. 1Pi")
+    parser.add_argument("--inline-max", help="keep extents up to this size in metadata (0: never)")
+    parser.add_argument("--blob-grace-seconds", help="age before an unreferenced blob is deleted")
+    parser.add_argument("--collect-interval-seconds", help="how often blobs are collected")
     parser.add_argument("--log-level", help="debug, info, warning or error")
 
 

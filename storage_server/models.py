@@ -3,14 +3,40 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAME_MAX_BYTES = 128
+FILE_NAME_MAX_BYTES = 255
+XATTR_NAME_MAX_BYTES = 255
+BLOB_ID_CHARS = 32
+REQUEST_ID_MAX_CHARS = 128
+
+# SQLite makes only an INTEGER primary key an autoincrementing rowid.
+InodeNumber = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
     pass
+
+
+def _inode_ref(*, primary_key: bool = False, index: bool = False) -> Mapped[int]:
+    """A column naming an inode; rows go when their inode does."""
+    return mapped_column(
+        BigInteger,
+        ForeignKey("inodes.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        index=index,
+    )
 
 
 class Volume(Base):
@@ -22,3 +48,77 @@ class Volume(Base):
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # NULL only inside the transaction that creates the volume (the root inode
+    # needs the volume row first). No foreign key, so that deleting the volume
+    # cascades to its inodes without a cycle.
+    root_ino: Mapped[int] = mapped_column(BigInteger, nullable=True)
+
+
+class Inode(Base):
+    __tablename__ = "inodes"
+    # AUTOINCREMENT: SQLite must not hand a freed inode number out again.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(InodeNumber, primary_key=True, autoincrement=True)
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), index=True
+    )
+    mode: Mapped[int] = mapped_column(BigInteger)
+    nlink: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    gid: Mapped[int] = mapped_column(BigInteger)
+    rdev: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    allocated: Mapped[int] = mapped_column(BigInteger)
+    atime_ns: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    ctime_ns: Mapped[int] = mapped_column(BigInteger)
+    data_version: Mapped[int] = mapped_column(BigInteger)
+    target: Mapped[str | None] = mapped_column(Text)
+
+
+class Dentry(Base):
+    __tablename__ = "dentries"
+
+    parent_ino: Mapped[int] = _inode_ref(primary_key=True)
+    name: Mapped[str] = mapped_column(String(FILE_NAME_MAX_BYTES), primary_key=True)
+    child_ino: Mapped[int] = _inode_ref(index=True)
+
+
+class Slice(Base):
+    """[offset, offset+length) of a file: bytes of a blob, or inline data.
+
+    A file's slices never overlap; the gaps between them are holes."""
+
+    __tablename__ = "slices"
+
+    ino: Mapped[int] = _inode_ref(primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    # Indexed for the collector, which asks whether any slice names a blob.
+    blob_id: Mapped[str | None] = mapped_column(String(BLOB_ID_CHARS), index=True)
+    blob_offset: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Xattr(Base):
+    __tablename__ = "xattrs"
+
+    ino: Mapped[int] = _inode_ref(primary_key=True)
+    name: Mapped[str] = mapped_column(String(XATTR_NAME_MAX_BYTES), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Request(Base):
+    """The answer given to a mutating call, so that its retry gets the same one."""
+
+    __tablename__ = "requests"
+
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(REQUEST_ID_MAX_CHARS), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The serialized response message, or else the errno the call failed with.
+    response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    errno: Mapped[int | None] = mapped_column(Integer)

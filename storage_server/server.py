@@ -10,11 +10,15 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from proto.netvol.v1 import admin_pb2, admin_pb2_grpc
+from proto.netvol.v1 import admin_pb2, admin_pb2_grpc, filesystem_pb2, filesystem_pb2_grpc
 from storage_server.admin_service import VolumeAdminService
 from storage_server.auth import load_or_create_token
 from storage_server.config import ConfigError
 from storage_server.db import Database, make_engine, migrate
+from storage_server.filesystem import collector, requests
+from storage_server.filesystem.blobs import LocalBlobStore
+from storage_server.filesystem.service import FilesystemService
+from storage_server.periodic import Periodic
 from storage_server.rpc import Boundary
 from storage_server.settings import ServerSettings
 from storage_server.volumes import VolumeStore
@@ -31,10 +35,13 @@ class Running:
     health: health.HealthServicer
     db: Database
     port: int
+    jobs: list[Periodic]
 
     def stop(self) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(SHUTDOWN_GRACE_SECONDS).wait()
+        for job in self.jobs:
+            job.stop()
         self.db.close()
 
 
@@ -64,6 +71,19 @@ def start(settings: ServerSettings) -> Running:
     migrate(engine)
     db = Database(engine)
     store = VolumeStore(db, settings.resolved_blob_dir, settings.max_volume_size)
+    blobs = LocalBlobStore(settings.resolved_blob_dir)
+    jobs = [
+        Periodic(
+            "blob-collector",
+            settings.collect_interval_seconds,
+            lambda: collector.collect(db, blobs, settings.blob_grace_seconds),
+        ),
+        Periodic(
+            "request-expiry",
+            settings.collect_interval_seconds,
+            lambda: requests.expire(db, settings.request_ttl_seconds),
+        ),
+    ]
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
@@ -75,17 +95,26 @@ def start(settings: ServerSettings) -> Running:
         ],
     )
     admin_pb2_grpc.add_VolumeAdminServicer_to_server(VolumeAdminService(store), server)
+    filesystem_pb2_grpc.add_FilesystemServicer_to_server(
+        FilesystemService(db, store, blobs, settings), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = _bind(server, settings)
     server.start()
-    for service in ("", admin_pb2.DESCRIPTOR.services_by_name["VolumeAdmin"].full_name):
+    for job in jobs:
+        job.start()
+    services = (
+        admin_pb2.DESCRIPTOR.services_by_name["VolumeAdmin"],
+        filesystem_pb2.DESCRIPTOR.services_by_name["Filesystem"],
+    )
+    for service in ("", *(s.full_name for s in services)):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "storage server listening",
         extra={"fields": {"listen": settings.listen, "port": port, "tls": bool(settings.tls_cert)}},
     )
-    return Running(server, health_servicer, db, port)
+    return Running(server, health_servicer, db, port, jobs)
 
 
 def serve(settings: ServerSettings) -> None:

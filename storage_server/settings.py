@@ -17,6 +17,7 @@ def default_data_dir() -> Path:
 
 DEFAULT_LISTEN = "127.0.0.1:7450"
 DEFAULT_MAX_VOLUME_SIZE = Size(2**50)
+DEFAULT_INLINE_MAX = Size(64 * 1024)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class ServerSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     max_volume_size: Size = DEFAULT_MAX_VOLUME_SIZE
+    # Written extents of at most this many bytes are kept in the metadata row
+    # instead of a blob: a small file then costs one commit, not three fsyncs.
+    # 0 puts all data in blobs.
+    inline_max: Size = DEFAULT_INLINE_MAX
+    # Unreferenced blobs younger than this are kept: they may belong to a Write
+    # stream that has not committed yet.
+    blob_grace_seconds: float = 600.0
+    collect_interval_seconds: float = 60.0
+    # How long a request id is remembered, so a retried call is applied once.
+    request_ttl_seconds: float = 3600.0
     log_level: str = "INFO"
 
     @property

@@ -25,6 +25,7 @@ from storage_server.errors import (
     NotFound,
     OutOfRange,
 )
+from storage_server.filesystem import inodes
 from storage_server.models import NAME_MAX_BYTES, Volume
 from storage_server.quantity import format_size
 
@@ -129,6 +130,8 @@ class VolumeStore:
                     created_at=datetime.now(UTC),
                 )
                 session.add(volume)
+                session.flush()
+                inodes.make_root(session, volume)
                 return volume
         except IntegrityError:
             # Another server created the same name between our look-up and insert.
@@ -188,6 +191,8 @@ class VolumeStore:
             return volume
 
     def delete(self, key: VolumeKey) -> None:
+        """Delete the volume with its namespace (by ON DELETE CASCADE); the
+        blob collector then takes the blobs nothing references any more."""
         with self._db.write() as session:
             try:
                 volume = self._find(session, key)

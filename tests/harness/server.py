@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from proto.netvol.v1 import admin_pb2_grpc
+from proto.netvol.v1 import admin_pb2_grpc, filesystem_pb2_grpc
 from storage_server.client import ClientSettings, connect
 from tests.harness.processes import command, free_port, stop_process, wait_until
 
@@ -95,6 +95,18 @@ class StorageServer:
 
     def admin(self, token: str | None = None) -> admin_pb2_grpc.VolumeAdminStub:
         return admin_pb2_grpc.VolumeAdminStub(connect(self.client_settings(token)))
+
+    def filesystem(self, token: str | None = None) -> filesystem_pb2_grpc.FilesystemStub:
+        return filesystem_pb2_grpc.FilesystemStub(connect(self.client_settings(token)))
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The server's metadata database, for tests that look at it directly."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'metadata.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NETVOL_")}

@@ -1,5 +1,6 @@
 """Schema migrations: a database made by the first schema version upgrades in place."""
 
+import stat
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from proto.netvol.v1 import admin_pb2 as pb
+from proto.netvol.v1 import filesystem_pb2 as fpb
 from storage_server.db import alembic_config, make_engine, migrate
 from storage_server.models import Base
 from tests.harness.server import StorageServer
@@ -45,6 +47,21 @@ def test_first_schema_upgrades_in_place(tmp_path: Path, database_url: str) -> No
             12345,
             {"k": "v"},
         )
+        # The upgrade gave the old volume a root directory that works like any other.
+        fs = server.filesystem()
+        opened = fs.OpenVolume(fpb.OpenVolumeRequest(name="old"))
+        root = fs.GetAttr(fpb.GetAttrRequest(volume_id=volume_id, ino=opened.root_ino))
+        assert stat.S_ISDIR(root.mode)
+        assert root.nlink == 2
+        listing = fs.ReadDir(fpb.ReadDirRequest(volume_id=volume_id, ino=opened.root_ino))
+        assert list(listing.entries) == []
+        made = fs.MakeNode(
+            fpb.MakeNodeRequest(
+                volume_id=volume_id, parent=opened.root_ino, name="new", mode=stat.S_IFREG | 0o644
+            )
+        )
+        assert made.ino != opened.root_ino
+        assert fs.StatFs(fpb.StatFsRequest(volume_id=volume_id)).inodes == 2
     finally:
         server.stop()
 

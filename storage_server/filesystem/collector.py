@@ -1,0 +1,45 @@
+"""Blob garbage collection: delete the blobs no slice names any more.
+
+A blob is collected only once it is older than a grace period, because a Write
+stream stores its blobs before the transaction that references them commits.
+"Referenced" means any slice row of any volume names it (snapshots will share
+blobs by copying slice rows).
+"""
+
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import select
+
+from storage_server.db import Database
+from storage_server.filesystem.blobs import BlobStore
+from storage_server.models import Slice
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500
+
+
+def _old_blobs(store: BlobStore, grace_seconds: float) -> Iterator[list[str]]:
+    cutoff = time.time() - grace_seconds
+    old = (blob.id for blob in store.listing() if blob.written_at < cutoff)
+    while batch := list(itertools.islice(old, _BATCH)):
+        yield batch
+
+
+def collect(db: Database, store: BlobStore, grace_seconds: float) -> int:
+    """Delete unreferenced blobs older than the grace period; return how many."""
+    deleted = 0
+    for batch in _old_blobs(store, grace_seconds):
+        with db.read() as session:
+            referenced = set(
+                session.scalars(select(Slice.blob_id).where(Slice.blob_id.in_(batch)).distinct())
+            )
+        for blob_id in set(batch) - referenced:
+            store.delete(blob_id)
+            deleted += 1
+    if deleted:
+        log.info("collected %d unreferenced blobs", deleted)
+    return deleted

@@ -1,0 +1,114 @@
+"""File data in and out: a Write stream becomes extents (blobs or inline bytes),
+and extents become the bytes a Read streams."""
+
+import errno
+import logging
+import time
+from collections.abc import Iterator
+
+from storage_server.db import Database
+from storage_server.errors import FsError
+from storage_server.filesystem import blockmap
+from storage_server.filesystem.blobs import BLOB_MAX, BlobMissing, BlobStore
+from storage_server.filesystem.blockmap import MAX_FILE_SIZE, Extent
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1024 * 1024
+# A read is planned a window at a time, so a huge read holds a bounded amount
+# of inline data in memory.
+READ_WINDOW = 4 * 1024 * 1024
+PLAN_ATTEMPTS = 3
+
+
+class StreamWriter:
+    """Turns a Write stream's pieces into extents, storing blobs as they fill.
+
+    Contiguous pieces are joined into runs; a run is cut into blobs of at most
+    BLOB_MAX bytes, and a piece of at most `inline_max` bytes stays inline."""
+
+    def __init__(self, store: BlobStore, inline_max: int, blob_grace: float) -> None:
+        self._store = store
+        self._inline_max = inline_max
+        self._blob_grace = blob_grace
+        self._first_put: float | None = None
+        self._run = bytearray()
+        self._run_start = 0
+        self._extents: list[Extent] = []
+
+    def add(self, offset: int, data: bytes) -> None:
+        if offset + len(data) > MAX_FILE_SIZE:
+            raise FsError(errno.EFBIG, f"a write ending at {offset + len(data)} is too large")
+        if offset != self._run_start + len(self._run):
+            self._flush()
+        if not self._run:
+            self._run_start = offset
+        self._run += data
+        while len(self._run) >= BLOB_MAX:
+            self._emit(BLOB_MAX)
+
+    def _flush(self) -> None:
+        if self._run:
+            self._emit(len(self._run))
+
+    def _emit(self, length: int) -> None:
+        piece = bytes(self._run[:length])
+        del self._run[:length]
+        start = self._run_start
+        self._run_start += length
+        if length <= self._inline_max:
+            self._extents.append(Extent(start, length, data=piece))
+            return
+        if self._first_put is None:
+            self._first_put = time.monotonic()
+        self._extents.append(Extent(start, length, blob_id=self._store.put(piece)))
+
+    def finish(self) -> list[Extent]:
+        """The stream's extents in arrival order, their blobs durable."""
+        self._flush()
+        self._store.sync(e.blob_id for e in self._extents if e.blob_id)
+        # The collector may take blobs older than the grace period that nothing
+        # references yet: fail rather than commit a reference to a lost blob.
+        if self._first_put is not None and (
+            time.monotonic() - self._first_put > self._blob_grace / 2
+        ):
+            raise FsError(errno.ETIMEDOUT, "the write stream took too long; send it again")
+        return self._extents
+
+
+def read_range(db: Database, store: BlobStore, ino: int, start: int, end: int) -> Iterator[bytes]:
+    """Bytes [start, end) of a file in chunks of at most READ_CHUNK; holes read as zeros."""
+    for window in range(start, end, READ_WINDOW):
+        data = _read_window(db, store, ino, window, min(window + READ_WINDOW, end))
+        for i in range(0, len(data), READ_CHUNK):
+            yield bytes(data[i : i + READ_CHUNK])
+
+
+def _read_window(db: Database, store: BlobStore, ino: int, start: int, end: int) -> bytearray:
+    for _ in range(PLAN_ATTEMPTS):
+        with db.read() as session:
+            extents = blockmap.plan(session, ino, start, end)
+        try:
+            return _assemble(store, start, end, extents)
+        except BlobMissing:
+            # An overwrite dropped the blob's last reference after we planned,
+            # and the collector took it: the map now says where the bytes are.
+            continue
+    log.error("inode %d: a blob its slices name is missing", ino)
+    raise FsError(errno.EIO, "file data is missing from the blob store")
+
+
+def _assemble(store: BlobStore, start: int, end: int, extents: list[Extent]) -> bytearray:
+    out = bytearray(end - start)
+    for extent in extents:
+        low, high = max(extent.offset, start), min(extent.end, end)
+        if low >= high:
+            continue
+        piece = extent.part(low, high)
+        if piece.blob_id is None:
+            out[low - start : high - start] = piece.data or b""
+        else:
+            out[low - start : high - start] = store.read(
+                piece.blob_id, piece.blob_offset, piece.length
+            )
+    return out

@@ -1,0 +1,248 @@
+"""The Filesystem gRPC service: translates messages to calls of the filesystem
+modules and back. Each call is one transaction; every mutation runs through
+requests.run_once, so a retried request is applied once."""
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from sqlalchemy.orm import Session
+
+from proto.netvol.v1 import filesystem_pb2 as pb
+from proto.netvol.v1 import filesystem_pb2_grpc
+from storage_server.db import Database
+from storage_server.errors import InvalidArgument
+from storage_server.filesystem import data, files, inodes, namespace, rename, requests, xattrs
+from storage_server.filesystem.blobs import BlobStore
+from storage_server.filesystem.files import AttrChanges
+from storage_server.models import Inode
+from storage_server.settings import ServerSettings
+from storage_server.volumes import VolumeKey, VolumeStore
+
+M = TypeVar("M", bound=Message)
+
+
+def attr_message(node: Inode) -> pb.Attr:
+    return pb.Attr(
+        ino=node.id,
+        mode=node.mode,
+        nlink=node.nlink,
+        uid=node.uid,
+        gid=node.gid,
+        rdev=node.rdev,
+        size=node.size,
+        allocated=node.allocated,
+        atime_ns=node.atime_ns,
+        mtime_ns=node.mtime_ns,
+        ctime_ns=node.ctime_ns,
+        data_version=node.data_version,
+    )
+
+
+def _optional(message: Message, field: str) -> int | None:
+    value: int = getattr(message, field)
+    return value if message.HasField(field) else None
+
+
+class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
+    def __init__(
+        self, db: Database, volumes: VolumeStore, blobs: BlobStore, settings: ServerSettings
+    ) -> None:
+        self._db = db
+        self._volumes = volumes
+        self._blobs = blobs
+        self._settings = settings
+
+    def _once(
+        self, volume_id: str, request_id: str, reply: type[M], work: Callable[[Session], M]
+    ) -> M:
+        return requests.run_once(self._db, volume_id, request_id, reply, work)
+
+    def OpenVolume(
+        self, request: pb.OpenVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.OpenVolumeResponse:
+        volume = self._volumes.get(VolumeKey(name=request.name))
+        return pb.OpenVolumeResponse(
+            volume_id=volume.id, root_ino=volume.root_ino, size_bytes=volume.size_bytes
+        )
+
+    def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.Attr:
+        with self._db.read() as session:
+            node = namespace.lookup(session, request.volume_id, request.parent, request.name)
+            return attr_message(node)
+
+    def GetAttr(self, request: pb.GetAttrRequest, context: grpc.ServicerContext) -> pb.Attr:
+        with self._db.read() as session:
+            return attr_message(inodes.get(session, request.volume_id, request.ino))
+
+    def SetAttr(self, request: pb.SetAttrRequest, context: grpc.ServicerContext) -> pb.Attr:
+        changes = AttrChanges(
+            mode=_optional(request, "mode"),
+            uid=_optional(request, "uid"),
+            gid=_optional(request, "gid"),
+            size=_optional(request, "size"),
+            atime_ns=_optional(request, "atime_ns"),
+            mtime_ns=_optional(request, "mtime_ns"),
+            atime_now=request.atime_now,
+            mtime_now=request.mtime_now,
+        )
+        return self._once(
+            request.volume_id,
+            request.request_id,
+            pb.Attr,
+            lambda s: attr_message(files.set_attr(s, request.volume_id, request.ino, changes)),
+        )
+
+    def ReadDir(
+        self, request: pb.ReadDirRequest, context: grpc.ServicerContext
+    ) -> pb.ReadDirResponse:
+        with self._db.read() as session:
+            entries, more = namespace.read_dir(
+                session, request.volume_id, request.ino, request.after, request.limit
+            )
+            return pb.ReadDirResponse(
+                entries=[pb.DirEntry(name=name, attr=attr_message(node)) for name, node in entries],
+                more=more,
+            )
+
+    def MakeNode(self, request: pb.MakeNodeRequest, context: grpc.ServicerContext) -> pb.Attr:
+        def work(session: Session) -> pb.Attr:
+            node = namespace.make_node(
+                session,
+                request.volume_id,
+                request.parent,
+                request.name,
+                mode=request.mode,
+                uid=request.uid,
+                gid=request.gid,
+                rdev=request.rdev,
+                target=request.target,
+            )
+            return attr_message(node)
+
+        return self._once(request.volume_id, request.request_id, pb.Attr, work)
+
+    def Link(self, request: pb.LinkRequest, context: grpc.ServicerContext) -> pb.Attr:
+        def work(session: Session) -> pb.Attr:
+            node = namespace.link(
+                session, request.volume_id, request.ino, request.new_parent, request.new_name
+            )
+            return attr_message(node)
+
+        return self._once(request.volume_id, request.request_id, pb.Attr, work)
+
+    def Unlink(self, request: pb.UnlinkRequest, context: grpc.ServicerContext) -> pb.UnlinkResponse:
+        def work(session: Session) -> pb.UnlinkResponse:
+            ino, nlink = namespace.unlink(
+                session,
+                request.volume_id,
+                request.parent,
+                request.name,
+                directory=request.directory,
+            )
+            return pb.UnlinkResponse(ino=ino, nlink=nlink)
+
+        return self._once(request.volume_id, request.request_id, pb.UnlinkResponse, work)
+
+    def Rename(self, request: pb.RenameRequest, context: grpc.ServicerContext) -> pb.RenameResponse:
+        def work(session: Session) -> pb.RenameResponse:
+            replaced = rename.rename(
+                session,
+                request.volume_id,
+                parent=request.parent,
+                name=request.name,
+                new_parent=request.new_parent,
+                new_name=request.new_name,
+                flags=request.flags,
+            )
+            return pb.RenameResponse(replaced_ino=replaced)
+
+        return self._once(request.volume_id, request.request_id, pb.RenameResponse, work)
+
+    def ReadLink(
+        self, request: pb.ReadLinkRequest, context: grpc.ServicerContext
+    ) -> pb.ReadLinkResponse:
+        with self._db.read() as session:
+            target = namespace.read_link(session, request.volume_id, request.ino)
+        return pb.ReadLinkResponse(target=target)
+
+    def Read(
+        self, request: pb.ReadRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ReadChunk]:
+        with self._db.read() as session:
+            attr = attr_message(files.readable(session, request.volume_id, request.ino))
+        end = min(request.offset + request.length, attr.size)
+        chunks = data.read_range(self._db, self._blobs, request.ino, request.offset, end)
+        # The first chunk carries the attributes, even when there is nothing to read.
+        yield pb.ReadChunk(data=next(chunks, b""), attr=attr)
+        for chunk in chunks:
+            yield pb.ReadChunk(data=chunk)
+
+    def Write(
+        self, request_iterator: Iterator[pb.WriteRequest], context: grpc.ServicerContext
+    ) -> pb.Attr:
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise InvalidArgument("a Write stream starts with its header")
+        header = first.header
+        writer = data.StreamWriter(
+            self._blobs, self._settings.inline_max, self._settings.blob_grace_seconds
+        )
+        for part in request_iterator:
+            if not part.HasField("data"):
+                raise InvalidArgument("a Write stream has one header")
+            writer.add(part.data.offset, part.data.data)
+        extents = writer.finish()
+        return self._once(
+            header.volume_id,
+            header.request_id,
+            pb.Attr,
+            lambda s: attr_message(files.write(s, header.volume_id, header.ino, extents)),
+        )
+
+    def StatFs(self, request: pb.StatFsRequest, context: grpc.ServicerContext) -> pb.StatFsResponse:
+        with self._db.read() as session:
+            volume, count = namespace.stat_fs(session, request.volume_id)
+            return pb.StatFsResponse(
+                size_bytes=volume.size_bytes, used_bytes=volume.used_bytes, inodes=count
+            )
+
+    def GetXattr(
+        self, request: pb.GetXattrRequest, context: grpc.ServicerContext
+    ) -> pb.GetXattrResponse:
+        with self._db.read() as session:
+            value = xattrs.get(session, request.volume_id, request.ino, request.name)
+        return pb.GetXattrResponse(value=value)
+
+    def ListXattr(
+        self, request: pb.ListXattrRequest, context: grpc.ServicerContext
+    ) -> pb.ListXattrResponse:
+        with self._db.read() as session:
+            names = xattrs.names(session, request.volume_id, request.ino)
+        return pb.ListXattrResponse(names=names)
+
+    def SetXattr(
+        self, request: pb.SetXattrRequest, context: grpc.ServicerContext
+    ) -> pb.SetXattrResponse:
+        def work(session: Session) -> pb.SetXattrResponse:
+            xattrs.put(
+                session,
+                request.volume_id,
+                request.ino,
+                request.name,
+                request.value,
+                flags=request.flags,
+            )
+            return pb.SetXattrResponse()
+
+        return self._once(request.volume_id, request.request_id, pb.SetXattrResponse, work)
+
+    def RemoveXattr(
+        self, request: pb.RemoveXattrRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveXattrResponse:
+        def work(session: Session) -> pb.RemoveXattrResponse:
+            xattrs.remove(session, request.volume_id, request.ino, request.name)
+            return pb.RemoveXattrResponse()
+
+        return self._once(request.volume_id, request.request_id, pb.RemoveXattrResponse, work)
