@@ -14,7 +14,7 @@ import grpc
 from storage_server import config
 from storage_server import main as server_main
 from storage_server.client import ClientSettings
-from volctl import admin
+from volctl import admin, mount
 
 EXIT_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: 2,
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     server_main.add_arguments(server)
     server.set_defaults(run=server_main.run)
     admin.add_commands(sub)
+    mount.add_commands(sub)
     return parser
 
 

@@ -1,0 +1,263 @@
+"""The FUSE face of a mount: mfusepy calls in, NetvolFS calls out.
+
+Expected failures are OSErrors with an errno and pass through as that errno;
+anything else is a bug, logged with its traceback and answered with EIO.
+"""
+
+import ctypes
+import ctypes.util
+import errno
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import mfusepy
+
+from fuse_client.filesystem import NetvolFS
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# utimensat's special nanosecond values.
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+# fuse_common.h: left on, libfuse would expect us to clear setuid/setgid on
+# write and chown; off, the kernel does it as for local file systems.
+FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
+
+# The same libfuse3 that mfusepy loaded (dlopen returns the loaded library).
+_libfuse = ctypes.CDLL(ctypes.util.find_library("fuse3"))
+_libfuse.fuse_get_context.restype = ctypes.POINTER(ctypes.c_void_p)
+_libfuse.fuse_invalidate_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+
+
+def _op(method: F) -> F:
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except OSError:
+            raise
+        except Exception as exc:
+            log.exception("%s failed", method.__name__)
+            raise mfusepy.FuseOSError(errno.EIO) from exc
+
+    return guarded  # type: ignore[return-value]
+
+
+def _caller() -> tuple[int, int]:
+    uid, gid, _pid = mfusepy.fuse_get_context()
+    return uid, gid
+
+
+class Operations(mfusepy.Operations):  # type: ignore[misc]
+    use_ns = True
+
+    fs: NetvolFS  # set once the file system is built with our invalidate_path
+
+    def __init__(self, attr_ttl: float) -> None:
+        self._ttl = attr_ttl
+        self._fuse: int | None = None
+
+    def invalidate_path(self, path: str) -> None:
+        """Make the kernel drop what it caches for `path` (attributes and pages)."""
+        if self._fuse is not None:
+            _libfuse.fuse_invalidate_path(self._fuse, path.encode("utf-8", "surrogateescape"))
+
+    def init_with_config(self, conn_info: Any, config: Any) -> None:
+        # fuse_context's first field is the struct fuse this mount runs on.
+        self._fuse = _libfuse.fuse_get_context().contents.value
+        if conn_info is not None:
+            conn_info.want &= ~FUSE_CAP_HANDLE_KILLPRIV
+            # 1 MiB writes instead of 128 KiB: fewer calls into Python per byte.
+            conn_info.max_write = 1 << 20
+            conn_info.max_readahead = 1 << 20
+            conn_info.time_gran = 1
+        if config is not None:
+            config.entry_timeout = self._ttl
+            config.attr_timeout = self._ttl
+            config.negative_timeout = self._ttl
+            config.use_ino = 1
+            # Calls on open files come with their handle and no path, so they
+            # work after the file's name is gone.
+            config.nullpath_ok = 1
+
+    def destroy(self, path: str) -> None:
+        self.fs.close()
+
+    @_op
+    def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
+        return self.fs.getattr(path, fh.fh if fh is not None else None)
+
+    @_op
+    def opendir(self, path: str) -> int:
+        return self.fs.opendir(path)
+
+    @_op
+    def readdir(self, path: str | None, fh: int) -> list[tuple[str, dict[str, int], int]]:
+        return [(name, attrs, 0) for name, attrs in self.fs.readdir(fh)]
+
+    @_op
+    def releasedir(self, path: str | None, fh: int) -> None:
+        self.fs.releasedir(fh)
+
+    @_op
+    def mkdir(self, path: str, mode: int) -> None:
+        self.fs.mkdir(path, mode, *_caller())
+
+    @_op
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        self.fs.mknod(path, mode, *_caller(), rdev=dev)
+
+    @_op
+    def symlink(self, target: str, source: str) -> None:
+        # mfusepy's names: `target` is the new link's path, `source` its content.
+        self.fs.symlink(target, source, *_caller())
+
+    @_op
+    def link(self, target: str, source: str) -> None:
+        # `target` is the new name, `source` the existing file.
+        self.fs.link(source, target)
+
+    @_op
+    def readlink(self, path: str) -> str:
+        return self.fs.readlink(path)
+
+    @_op
+    def unlink(self, path: str) -> None:
+        self.fs.unlink(path)
+
+    @_op
+    def rmdir(self, path: str) -> None:
+        self.fs.rmdir(path)
+
+    @_op
+    def rename(self, old: str, new: str, flags: int = 0) -> None:
+        self.fs.rename(old, new, flags)
+
+    @_op
+    def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
+        self.fs.chmod(path, mode, fh)
+
+    @_op
+    def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> None:
+        self.fs.chown(path, uid, gid, fh)
+
+    @_op
+    def truncate(self, path: str | None, length: int, fh: int | None = None) -> None:
+        self.fs.truncate(path, length, fh)
+
+    @_op
+    def utimens(
+        self,
+        path: str | None,
+        atime: tuple[int, int],
+        mtime: tuple[int, int],
+        fh: int | None = None,
+    ) -> None:
+        """Times as raw (seconds, nanoseconds) pairs, so UTIME_NOW/OMIT survive."""
+
+        def value(time: tuple[int, int]) -> int | None:
+            return None if time[1] in (UTIME_NOW, UTIME_OMIT) else time[0] * 10**9 + time[1]
+
+        self.fs.utimens(
+            path,
+            fh,
+            atime=value(atime),
+            mtime=value(mtime),
+            atime_now=atime[1] == UTIME_NOW,
+            mtime_now=mtime[1] == UTIME_NOW,
+        )
+
+    @_op
+    def open(self, path: str, fi: Any) -> int:
+        fi.fh, keep = self.fs.open(path, fi.flags)
+        fi.keep_cache = int(keep)
+        return 0
+
+    @_op
+    def create(self, path: str, mode: int, fi: Any) -> int:
+        fi.fh, keep = self.fs.create(path, mode, *_caller())
+        fi.keep_cache = int(keep)
+        return 0
+
+    @_op
+    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        return self.fs.read(fi.fh, size, offset)
+
+    @_op
+    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
+        return self.fs.write(fi.fh, data, offset)
+
+    @_op
+    def flush(self, path: str, fi: Any) -> None:
+        self.fs.flush(fi.fh)
+
+    @_op
+    def fsync(self, path: str, datasync: int, fi: Any) -> None:
+        self.fs.fsync(fi.fh)
+
+    @_op
+    def release(self, path: str, fi: Any) -> None:
+        self.fs.release(fi.fh)
+
+    @_op
+    def statfs(self, path: str) -> dict[str, int]:
+        return self.fs.statfs()
+
+    @_op
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        return self.fs.getxattr(path, name)
+
+    @_op
+    def listxattr(self, path: str) -> list[str]:
+        return self.fs.listxattr(path)
+
+    @_op
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
+        self.fs.setxattr(path, name, value, options)
+
+    @_op
+    def removexattr(self, path: str, name: str) -> None:
+        self.fs.removexattr(path, name)
+
+
+def _fh(fip: Any) -> int | None:
+    return int(fip.contents.fh) if fip else None
+
+
+class Fuse(mfusepy.FUSE):  # type: ignore[misc]
+    """mfusepy's FUSE, passing on what it drops: rename flags, raw times, and the
+    open file of chmod, chown, truncate and utimens (needed once a name is gone)."""
+
+    def _path(self, path: bytes | None) -> str | None:
+        return None if path is None else path.decode(self.encoding, self.errors)
+
+    def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
+        self.operations.rename(self._path(old), self._path(new), flags)
+        return 0
+
+    def chmod_fuse_3(self, path: bytes | None, mode: int, fip: Any) -> int:
+        self.operations.chmod(self._path(path), mode, _fh(fip))
+        return 0
+
+    def chown_fuse_3(self, path: bytes | None, uid: int, gid: int, fip: Any) -> int:
+        # uid_t/gid_t -1 ("leave as it is") arrives as 2**32 - 1.
+        self.operations.chown(self._path(path), uid, gid, _fh(fip))
+        return 0
+
+    def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
+        self.operations.truncate(self._path(path), length, _fh(fip))
+        return 0
+
+    def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
+        if buf:
+            times = buf.contents
+            atime = (times.actime.tv_sec, times.actime.tv_nsec)
+            mtime = (times.modtime.tv_sec, times.modtime.tv_nsec)
+        else:
+            atime = mtime = (0, UTIME_NOW)
+        self.operations.utimens(self._path(path), atime, mtime, _fh(fip))
+        return 0

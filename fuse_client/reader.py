@@ -1,0 +1,102 @@
+"""Reads in whole blocks, with read-ahead that grows while access is sequential.
+
+Blocks are cached per data version (DataCache), so a block fetched once serves
+every later read of that version, from any handle. Concurrent readers of the
+same missing blocks share one fetch.
+"""
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from fuse_client.cache import DataCache
+from fuse_client.remote import Remote
+
+BLOCK = 1024 * 1024
+MAX_WINDOW_BLOCKS = 8
+
+
+class Reader:
+    def __init__(self, remote: Remote, cache: DataCache, executor: ThreadPoolExecutor) -> None:
+        self._remote = remote
+        self._cache = cache
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._fetching: dict[tuple[int, int], Future[None]] = {}
+
+    def read(
+        self, ino: int, version: int, offset: int, size: int, *, file_size: int, window: int
+    ) -> bytes:
+        """Bytes of [offset, offset+size) of version `version`; `window` blocks are
+        fetched per miss (the caller grows it while reads are sequential)."""
+        end = min(offset + size, file_size)
+        if offset >= end:
+            return b""
+        first, last = offset // BLOCK, (end - 1) // BLOCK
+        last_block = (file_size - 1) // BLOCK
+        parts = []
+        for index in range(first, last + 1):
+            block = self._block(ino, version, index, min(index + window, last_block + 1))
+            lo = offset - index * BLOCK if index == first else 0
+            hi = end - index * BLOCK if index == last else BLOCK
+            parts.append(block[lo:hi])
+        if window > 1 and last + window <= last_block:
+            self._prefetch(ino, version, last + window, min(last + 2 * window, last_block + 1))
+        return b"".join(parts)
+
+    def _block(self, ino: int, version: int, index: int, stop: int) -> bytes:
+        while True:
+            block = self._cache.get(ino, index)
+            if block is not None and self._cache.version(ino) == version:
+                return block
+            future = self._start(ino, version, index, stop)
+            future.result()
+            block = self._cache.get(ino, index)
+            if block is not None:
+                return block
+            # Evicted at once or a newer version arrived: read this block alone.
+            _, data = self._remote.read(ino, index * BLOCK, BLOCK)
+            return data
+
+    def _start(self, ino: int, version: int, index: int, stop: int) -> "Future[None]":
+        with self._lock:
+            future = self._fetching.get((ino, index))
+            if future is not None:
+                return future
+            # Fetch the run of blocks from `index` that nobody is fetching yet.
+            stop = next(
+                (
+                    i
+                    for i in range(index + 1, stop)
+                    if (ino, i) in self._fetching or self._cache.get(ino, i) is not None
+                ),
+                stop,
+            )
+            future = Future()
+            for i in range(index, stop):
+                self._fetching[(ino, i)] = future
+        try:
+            self._fetch(ino, version, index, stop)
+            future.set_result(None)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                for i in range(index, stop):
+                    self._fetching.pop((ino, i), None)
+        return future
+
+    def _fetch(self, ino: int, version: int, start: int, stop: int) -> None:
+        attr, data = self._remote.read(ino, start * BLOCK, (stop - start) * BLOCK)
+        if attr.data_version != version:
+            return  # the file changed since it was opened; callers read directly
+        for i in range(start, stop):
+            piece = data[(i - start) * BLOCK : (i - start + 1) * BLOCK]
+            if piece:
+                self._cache.put(ino, version, i, piece)
+
+    def _prefetch(self, ino: int, version: int, start: int, stop: int) -> None:
+        with self._lock:
+            if (ino, start) in self._fetching or self._cache.get(ino, start) is not None:
+                return
+        self._executor.submit(self._start, ino, version, start, stop)

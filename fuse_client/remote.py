@@ -1,0 +1,215 @@
+"""Calls to the storage server's file system, as a hard mount makes them.
+
+While the server is unreachable a call waits and retries (with the same
+request id, so the server applies it once) until it answers or the configured
+bound passes. Failures leave as OSError with the errno the server sent: this is
+the one place where gRPC errors become errnos.
+"""
+
+import errno
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+import grpc
+
+from proto.netvol.v1 import filesystem_pb2 as pb
+from proto.netvol.v1 import filesystem_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ERRNO_KEY = "netvol-errno"
+# For failures that carry no errno (volume gone, token revoked, server bug).
+STATUS_ERRNO = {
+    grpc.StatusCode.NOT_FOUND: errno.ENOENT,
+    grpc.StatusCode.ALREADY_EXISTS: errno.EEXIST,
+    grpc.StatusCode.PERMISSION_DENIED: errno.EACCES,
+    grpc.StatusCode.UNAUTHENTICATED: errno.EACCES,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errno.ENOSPC,
+    grpc.StatusCode.INVALID_ARGUMENT: errno.EINVAL,
+    grpc.StatusCode.OUT_OF_RANGE: errno.EFBIG,
+}
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+ATTEMPT_SECONDS = 60.0
+WRITE_PIECE = 1024 * 1024
+
+
+def _errno_of(exc: grpc.RpcError) -> int:
+    for item in exc.trailing_metadata() or ():
+        if item.key == ERRNO_KEY:
+            return int(item.value)
+    return STATUS_ERRNO.get(exc.code(), errno.EIO)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Remote:
+    """The Filesystem stub of one volume, with retries and errno mapping."""
+
+    def __init__(self, channel: grpc.Channel, volume_id: str, io_timeout: float) -> None:
+        self._stub = filesystem_pb2_grpc.FilesystemStub(channel)
+        self.volume_id = volume_id
+        # 0 waits for ever, as an NFS hard mount does.
+        self._io_timeout = io_timeout
+
+    def _call(self, what: str, attempt: Callable[[], T]) -> T:
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                return attempt()
+            except grpc.RpcError as exc:
+                code = exc.code()
+                waited = time.monotonic() - started
+                if code not in RETRYABLE:
+                    raise OSError(_errno_of(exc), exc.details()) from exc
+                if self._io_timeout and waited >= self._io_timeout:
+                    log.error("%s: gave up after %.0fs: %s", what, waited, code.name)
+                    raise OSError(
+                        errno.EIO, f"storage server unreachable for {waited:.0f}s"
+                    ) from exc
+                if delay >= 1.0:
+                    log.warning("%s: storage server unreachable (%s), retrying", what, code.name)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _unary(self, method: Callable[..., T], request: object) -> T:
+        name = type(request).__name__.removesuffix("Request")
+        return self._call(
+            name, lambda: method(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True)
+        )
+
+    def lookup(self, parent: int, name: str) -> pb.Attr:
+        request = pb.LookupRequest(volume_id=self.volume_id, parent=parent, name=name)
+        return self._unary(self._stub.Lookup, request)
+
+    def getattr(self, ino: int) -> pb.Attr:
+        return self._unary(self._stub.GetAttr, pb.GetAttrRequest(volume_id=self.volume_id, ino=ino))
+
+    def setattr(self, request: pb.SetAttrRequest) -> pb.Attr:
+        request.volume_id = self.volume_id
+        request.request_id = new_request_id()
+        return self._unary(self._stub.SetAttr, request)
+
+    def readdir(self, ino: int) -> Iterator[pb.DirEntry]:
+        after = ""
+        while True:
+            request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after)
+            page = self._unary(self._stub.ReadDir, request)
+            yield from page.entries
+            if not page.more or not page.entries:
+                return
+            after = page.entries[-1].name
+
+    def make_node(self, request: pb.MakeNodeRequest) -> pb.Attr:
+        request.volume_id = self.volume_id
+        request.request_id = new_request_id()
+        return self._unary(self._stub.MakeNode, request)
+
+    def link(self, ino: int, new_parent: int, new_name: str) -> pb.Attr:
+        request = pb.LinkRequest(
+            volume_id=self.volume_id,
+            request_id=new_request_id(),
+            ino=ino,
+            new_parent=new_parent,
+            new_name=new_name,
+        )
+        return self._unary(self._stub.Link, request)
+
+    def unlink(self, parent: int, name: str, directory: bool) -> pb.UnlinkResponse:
+        request = pb.UnlinkRequest(
+            volume_id=self.volume_id,
+            request_id=new_request_id(),
+            parent=parent,
+            name=name,
+            directory=directory,
+        )
+        return self._unary(self._stub.Unlink, request)
+
+    def rename(
+        self, parent: int, name: str, new_parent: int, new_name: str, flags: int
+    ) -> pb.RenameResponse:
+        request = pb.RenameRequest(
+            volume_id=self.volume_id,
+            request_id=new_request_id(),
+            parent=parent,
+            name=name,
+            new_parent=new_parent,
+            new_name=new_name,
+            flags=flags,
+        )
+        return self._unary(self._stub.Rename, request)
+
+    def readlink(self, ino: int) -> str:
+        request = pb.ReadLinkRequest(volume_id=self.volume_id, ino=ino)
+        return self._unary(self._stub.ReadLink, request).target
+
+    def read(self, ino: int, offset: int, length: int) -> tuple[pb.Attr, bytes]:
+        """The bytes of [offset, offset+length), short at end of file."""
+        request = pb.ReadRequest(volume_id=self.volume_id, ino=ino, offset=offset, length=length)
+
+        def attempt() -> tuple[pb.Attr, bytes]:
+            chunks = list(self._stub.Read(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True))
+            return chunks[0].attr, b"".join(c.data for c in chunks)
+
+        return self._call("Read", attempt)
+
+    def write(self, ino: int, extents: Iterable[tuple[int, bytes | bytearray]]) -> pb.Attr:
+        """Store the extents; returns once they are durable and the file points at them."""
+        header = pb.WriteHeader(volume_id=self.volume_id, request_id=new_request_id(), ino=ino)
+        pieces = list(extents)
+
+        def messages() -> Iterator[pb.WriteRequest]:
+            yield pb.WriteRequest(header=header)
+            for offset, data in pieces:
+                view = memoryview(data)
+                for start in range(0, len(view), WRITE_PIECE):
+                    piece = bytes(view[start : start + WRITE_PIECE])
+                    yield pb.WriteRequest(data=pb.WriteData(offset=offset + start, data=piece))
+
+        return self._call(
+            "Write",
+            lambda: self._stub.Write(messages(), timeout=ATTEMPT_SECONDS, wait_for_ready=True),
+        )
+
+    def statfs(self) -> pb.StatFsResponse:
+        return self._unary(self._stub.StatFs, pb.StatFsRequest(volume_id=self.volume_id))
+
+    def getxattr(self, ino: int, name: str) -> bytes:
+        request = pb.GetXattrRequest(volume_id=self.volume_id, ino=ino, name=name)
+        return self._unary(self._stub.GetXattr, request).value
+
+    def listxattr(self, ino: int) -> list[str]:
+        request = pb.ListXattrRequest(volume_id=self.volume_id, ino=ino)
+        return list(self._unary(self._stub.ListXattr, request).names)
+
+    def setxattr(self, ino: int, name: str, value: bytes, flags: int) -> None:
+        request = pb.SetXattrRequest(
+            volume_id=self.volume_id,
+            request_id=new_request_id(),
+            ino=ino,
+            name=name,
+            value=value,
+            flags=flags,
+        )
+        self._unary(self._stub.SetXattr, request)
+
+    def removexattr(self, ino: int, name: str) -> None:
+        request = pb.RemoveXattrRequest(
+            volume_id=self.volume_id, request_id=new_request_id(), ino=ino, name=name
+        )
+        self._unary(self._stub.RemoveXattr, request)
+
+
+def open_volume(channel: grpc.Channel, name: str, timeout: float) -> pb.OpenVolumeResponse:
+    stub = filesystem_pb2_grpc.FilesystemStub(channel)
+    try:
+        return stub.OpenVolume(pb.OpenVolumeRequest(name=name), timeout=timeout)
+    except grpc.RpcError as exc:
+        raise OSError(_errno_of(exc), exc.details()) from exc

@@ -1,0 +1,63 @@
+"""One mount, in the foreground: connect, open the volume, serve FUSE until unmounted."""
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fuse_client import mounts
+from fuse_client.adapter import Fuse, Operations
+from fuse_client.filesystem import NetvolFS
+from fuse_client.remote import Remote, open_volume
+from storage_server.client import ClientSettings, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    volume: str
+    mountpoint: str
+    # The attribute-cache bound: how long another node's change may stay unseen.
+    attr_ttl: float = 1.0
+    # How long I/O waits for an unreachable server before EIO; 0 waits for ever.
+    io_timeout: float = 0.0
+    read_only: bool = False
+    cache_bytes: int = 256 << 20
+    log_file: str = ""
+
+
+def serve(client: ClientSettings, options: MountOptions) -> None:
+    """Mount and serve until unmounted; OSError if the volume cannot be opened."""
+    channel = connect(client)
+    volume = open_volume(channel, options.volume, client.timeout)
+    remote = Remote(channel, volume.volume_id, options.io_timeout)
+    operations = Operations(options.attr_ttl)
+    fs = NetvolFS(
+        remote,
+        volume.root_ino,
+        options.attr_ttl,
+        options.cache_bytes,
+        invalidate_path=operations.invalidate_path,
+    )
+    operations.fs = fs
+    fs.sweep_orphans()
+    mountpoint = str(Path(options.mountpoint).resolve())
+    mounts.save(mounts.MountRecord(mountpoint, options.volume, os.getpid(), options.log_file))
+    log.info("mounting volume %s at %s", options.volume, mountpoint)
+    try:
+        Fuse(
+            operations,
+            mountpoint,
+            raw_fi=True,
+            foreground=True,
+            allow_other=True,
+            default_permissions=True,
+            ro=options.read_only,
+            fsname=f"netvol:{options.volume}",
+            subtype="netvol",
+        )
+    finally:
+        mounts.forget(mountpoint)
+        channel.close()
+    log.info("unmounted %s", mountpoint)

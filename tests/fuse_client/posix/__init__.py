@@ -1,0 +1,1 @@
+"""POSIX behaviour tests that run on any directory, the netvol mount included."""

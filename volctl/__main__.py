@@ -1,0 +1,3 @@
+from volctl.main import entry
+
+entry()
