@@ -14,7 +14,7 @@ import grpc
 from storage_server import config
 from storage_server import main as server_main
 from storage_server.client import ClientSettings
-from volctl import admin, mount
+from volctl import admin, csi_command, mount
 
 EXIT_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: 2,
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     server.set_defaults(run=server_main.run)
     admin.add_commands(sub)
     mount.add_commands(sub)
+    csi_command.add_commands(sub)
     return parser
 
 
