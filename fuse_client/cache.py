@@ -92,26 +92,21 @@ class MetaCache:
             self._entries.put((parent, name), attr.ino)
             self._attrs.put(attr.ino, attr)
 
-    def drop_entry(self, parent: int, name: str) -> None:
+    def put_name(self, parent: int, name: str, ino: int) -> None:
+        """`name` in `parent` is `ino` now (NEGATIVE: no such name); a complete
+        listing of `parent` stays complete, since we know the change."""
         with self._lock:
-            self._entries.pop((parent, name))
-            self._listed.pop(parent)
-
-    def put_negative(self, parent: int, name: str) -> None:
-        with self._lock:
-            self._entries.put((parent, name), NEGATIVE)
+            self._entries.put((parent, name), ino)
 
     def put_listing(self, parent: int, entries: list[pb.DirEntry]) -> None:
         """A directory's complete listing: every name in it, and no others."""
         with self._lock:
+            # The mark first, so it expires before any entry it vouches for:
+            # a listing must never outlive one of its names.
+            self._listed.put(parent, True)
             for entry in entries:
                 self._entries.put((parent, entry.name), entry.attr.ino)
                 self._attrs.put(entry.attr.ino, entry.attr)
-            self._listed.put(parent, True)
-
-    def forget_listing(self, parent: int) -> None:
-        with self._lock:
-            self._listed.pop(parent)
 
 
 class DataCache:

@@ -33,6 +33,7 @@ NAME_MAX = 255
 # A directory whose entries are looked up this often within the cache bound is
 # fetched whole, so a stat storm costs one listing instead of a call per name.
 LISTING_AFTER_MISSES = 4
+RENAME_EXCHANGE = 2
 # libfuse's names for files unlinked while open (see NetvolFS._hide).
 HIDDEN_PREFIX = ".fuse_hidden"
 # chown's "leave as it is", before and after mfusepy's overflow fix-up.
@@ -138,7 +139,7 @@ class NetvolFS:
             attr = self._remote.lookup(parent, name)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
-                self.meta.put_negative(parent, name)
+                self.meta.put_name(parent, name, NEGATIVE)
             raise
         self.meta.put_entry(parent, name, attr)
         return attr.ino
@@ -174,8 +175,7 @@ class NetvolFS:
         return parent, name
 
     def _changed(self, parent: int) -> None:
-        """Our own change to a directory: its cached listing no longer holds."""
-        self.meta.forget_listing(parent)
+        """Our own change to a directory: its times and link count changed."""
         self.meta.drop_attr(parent)
 
     # --- attributes -------------------------------------------------------
@@ -270,6 +270,7 @@ class NetvolFS:
         attr = self._remote.make_node(request)
         self._changed(parent)
         self.meta.put_entry(parent, name, attr)
+        self.meta.put_xattr_names(attr.ino, frozenset())  # new: none yet
         return attr
 
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> None:
@@ -306,7 +307,7 @@ class NetvolFS:
         self._orphans.adopt(parent, name, ino)
         self._hidden[hidden] = ino
         self._changed(parent)
-        self.meta.put_negative(parent, name)
+        self.meta.put_name(parent, name, NEGATIVE)
         self.meta.drop_attr(ino)
         self._aliases.forget(ino, path)
         self._aliases.changed(ino)
@@ -321,7 +322,7 @@ class NetvolFS:
         parent, name = self._parent_of(path)
         reply = self._remote.unlink(parent, name, directory)
         self._changed(parent)
-        self.meta.put_negative(parent, name)
+        self.meta.put_name(parent, name, NEGATIVE)
         self.meta.drop_attr(reply.ino)
         self._aliases.forget(reply.ino, path)
         self._aliases.changed(reply.ino)
@@ -344,9 +345,10 @@ class NetvolFS:
         reply = self._remote.rename(parent, name, new_parent, new_name, flags)
         for directory in {parent, new_parent}:
             self._changed(directory)
-        # Both names are looked up afresh; both inodes changed ctime.
-        self.meta.drop_entry(parent, name)
-        self.meta.drop_entry(new_parent, new_name)
+        exchanged = reply.replaced_ino if flags & RENAME_EXCHANGE else NEGATIVE
+        self.meta.put_name(parent, name, exchanged)
+        self.meta.put_name(new_parent, new_name, moved)
+        # Both inodes changed ctime.
         self.meta.drop_attr(moved)
         self.meta.drop_attr(reply.replaced_ino)
         self._aliases.forget(moved, old)
@@ -409,7 +411,9 @@ class NetvolFS:
         if known is not None and attr.data_version != known + 1:
             self.data.forget(attr.ino)  # someone else wrote in between
         self.data.set_version(attr.ino, attr.data_version)
-        self.meta.put_attr(attr)
+        cached = self.meta.attr(attr.ino)
+        if cached is None or cached.data_version <= attr.data_version:
+            self.meta.put_attr(attr)  # stores finishing out of order: keep the newest
         self._aliases.changed(attr.ino, *(h.path for h in self._open.values() if h.ino == attr.ino))
         for handle in list(self._open.values()):
             if handle.ino == attr.ino:

@@ -1,8 +1,8 @@
 """Write-behind: bytes written to a file are gathered and stored in large pieces.
 
-write() returns once the bytes are buffered; a background sender stores a full
-buffer while the next one fills (one in flight per file, so a file's writes
-commit in order). flush and fsync wait until everything buffered is stored:
+write() returns once the bytes are buffered; background senders store full
+buffers while the next one fills (several at once while their ranges are
+disjoint; overlapping ones in order). flush and fsync wait until everything buffered is stored:
 that is what makes close and fsync durable. A failure of a background store is
 reported by the file's next write, flush or fsync, never dropped.
 """
@@ -18,6 +18,11 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 FLUSH_BYTES = 8 * 1024 * 1024
 # Many small random writes become many slices; store them before they pile up.
 FLUSH_EXTENTS = 1024
+MAX_INFLIGHT = 4
+
+
+def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    return any(s1 < e2 and s2 < e1 for s1, e1 in a for s2, e2 in b)
 
 
 class _Extents:
@@ -57,18 +62,19 @@ class FileWriter:
         self._on_stored = on_stored
         self._lock = threading.Lock()
         self._pending = _Extents()
-        self._inflight: Future[pb.Attr] | None = None
-        self._inflight_end = 0
+        # Stores under way, with the byte ranges each covers.
+        self._inflight: list[tuple[Future[pb.Attr], list[tuple[int, int]]]] = []
         self._error: OSError | None = None
 
     @property
     def dirty(self) -> bool:
-        return bool(self._pending.items) or self._inflight is not None
+        return bool(self._pending.items) or bool(self._inflight)
 
     def dirty_end(self) -> int:
         """The file size the buffered writes imply (0 when nothing is buffered)."""
         with self._lock:
-            return max(self._pending.end(), self._inflight_end if self._inflight else 0)
+            ends = [end for _, ranges in self._inflight for _, end in ranges]
+            return max([self._pending.end(), *ends])
 
     def dirty_bytes(self) -> int:
         return self._pending.bytes
@@ -89,7 +95,8 @@ class FileWriter:
         with self._lock:
             if self._pending.items:
                 self._dispatch()
-            self._wait()
+            while self._inflight:
+                self._wait_oldest()
             self._raise_error()
 
     def _raise_error(self) -> None:
@@ -97,22 +104,26 @@ class FileWriter:
             error, self._error = self._error, None
             raise error
 
-    def _wait(self) -> None:
-        if self._inflight is None:
-            return
+    def _wait_oldest(self) -> None:
+        future, _ = self._inflight.pop(0)
         try:
-            self._inflight.result()
+            future.result()
         except OSError as exc:
             self._error = exc
         except Exception as exc:  # a bug must still fail the write, not lose it silently
             self._error = OSError(errno.EIO, f"storing data failed: {exc!r}")
-        self._inflight = None
 
     def _dispatch(self) -> None:
-        self._wait()  # one store in flight per file keeps its writes in order
         extents, self._pending = self._pending.items, _Extents()
-        self._inflight_end = max(o + len(d) for o, d in extents)
-        self._inflight = self._executor.submit(self._store, extents)
+        ranges = [(o, o + len(d)) for o, d in extents]
+        # Stores of disjoint ranges may commit in any order, so several run at
+        # once (the server overlaps their fsyncs); an overlapping one waits for
+        # those it overlaps, so the later bytes win.
+        while len(self._inflight) >= MAX_INFLIGHT or any(
+            _overlap(ranges, other) for _, other in self._inflight
+        ):
+            self._wait_oldest()
+        self._inflight.append((self._executor.submit(self._store, extents), ranges))
 
     def _store(self, extents: list[tuple[int, bytearray]]) -> pb.Attr:
         attr = self._remote.write(self.ino, extents)

@@ -5,6 +5,8 @@ import errno
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 from storage_server.db import Database
 from storage_server.errors import FsError
@@ -19,6 +21,10 @@ READ_CHUNK = 1024 * 1024
 # of inline data in memory.
 READ_WINDOW = 4 * 1024 * 1024
 PLAN_ATTEMPTS = 3
+# Blobs are written and fsynced here while the stream goes on arriving, so disk
+# flushes overlap the network and each other (measured: the fsync of each 4 MiB
+# blob, done in line, held one stream to ~140 MB/s).
+_putters = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-put")
 
 
 class StreamWriter:
@@ -35,6 +41,7 @@ class StreamWriter:
         self._run = bytearray()
         self._run_start = 0
         self._extents: list[Extent] = []
+        self._puts: list[tuple[int, Future[str]]] = []  # extent index -> blob id
 
     def add(self, offset: int, data: bytes) -> None:
         if offset + len(data) > MAX_FILE_SIZE:
@@ -52,8 +59,11 @@ class StreamWriter:
             self._emit(len(self._run))
 
     def _emit(self, length: int) -> None:
-        piece = bytes(self._run[:length])
-        del self._run[:length]
+        if length == len(self._run):
+            piece, self._run = bytes(self._run), bytearray()
+        else:
+            piece = bytes(self._run[:length])
+            del self._run[:length]
         start = self._run_start
         self._run_start += length
         if length <= self._inline_max:
@@ -61,11 +71,19 @@ class StreamWriter:
             return
         if self._first_put is None:
             self._first_put = time.monotonic()
-        self._extents.append(Extent(start, length, blob_id=self._store.put(piece)))
+        self._puts.append((len(self._extents), _putters.submit(self._store.put, piece)))
+        self._extents.append(Extent(start, length))
 
     def finish(self) -> list[Extent]:
         """The stream's extents in arrival order, their blobs durable."""
         self._flush()
+        # Every put is waited for, so none is left running when one fails.
+        outcomes = [(index, _outcome(future)) for index, future in self._puts]
+        for _, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        for index, blob_id in outcomes:
+            self._extents[index] = replace(self._extents[index], blob_id=str(blob_id))
         self._store.sync(e.blob_id for e in self._extents if e.blob_id)
         # The collector may take blobs older than the grace period that nothing
         # references yet: fail rather than commit a reference to a lost blob.
@@ -74,6 +92,13 @@ class StreamWriter:
         ):
             raise FsError(errno.ETIMEDOUT, "the write stream took too long; send it again")
         return self._extents
+
+
+def _outcome(future: "Future[str]") -> str | BaseException:
+    try:
+        return future.result()
+    except BaseException as exc:
+        return exc
 
 
 def read_range(db: Database, store: BlobStore, ino: int, start: int, end: int) -> Iterator[bytes]:
