@@ -258,12 +258,6 @@ class NetvolFS:
         self, path: str, mode: int, uid: int, gid: int, *, rdev: int = 0, target: str = ""
     ) -> pb.Attr:
         parent, name = self._parent_of(path)
-        parent_attr = self.attr(parent)
-        if parent_attr.mode & stat.S_ISGID:
-            # BSD group semantics of a setgid directory, as local file systems do.
-            gid = parent_attr.gid
-            if stat.S_ISDIR(mode):
-                mode |= stat.S_ISGID
         request = pb.MakeNodeRequest(
             parent=parent, name=name, mode=mode, uid=uid, gid=gid, rdev=rdev, target=target
         )

@@ -94,11 +94,18 @@ def make_node(
     if rdev > RDEV_MAX:
         raise FsError(errno.EINVAL, f"device number {rdev:#x} is out of range")
     directory = _free_name(session, volume_id, parent, name)
+    permissions = 0o777 if kind == stat.S_IFLNK else stat.S_IMODE(mode)
+    if directory.mode & stat.S_ISGID:
+        # BSD group semantics of a setgid directory, as local file systems have:
+        # new entries take its group, new directories its setgid bit.
+        gid = directory.gid
+        if kind == stat.S_IFDIR:
+            permissions |= stat.S_ISGID
     node = inodes.create(
         session,
         volume_id,
         # Symbolic links carry no permissions of their own.
-        kind | (0o777 if kind == stat.S_IFLNK else stat.S_IMODE(mode)),
+        kind | permissions,
         uid,
         gid,
         rdev=rdev if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0,
