@@ -42,7 +42,7 @@ def _clear_secrets(message: Message) -> None:
 
 
 def _volume_of(request: Any) -> str:
-    for field in ("volume_id", "source_volume_id", "name"):
+    for field in ("volume_id", "source_volume_id", "snapshot_id", "name"):
         value = getattr(request, field, "")
         if value:
             return str(value)

@@ -7,16 +7,18 @@ that repeating a CreateVolume always finds the same volume.
 
 Optional features are one entry each in OPTIONAL: the capability list is built
 from it, and a request that needs a feature switched off is refused by looking
-it up there. Snapshots and clones wait for copy support in the storage server.
+it up there. Snapshots and clones are copies made by the storage server
+(csi.snapshots); a volume made from one is at least as large as its source.
 """
 
 import hashlib
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar, cast
 
 import grpc
 from google.protobuf.wrappers_pb2 import Int64Value
 
-from csi import validate
+from csi import paging, snapshots, validate
 from csi.backend import Backend
 from csi.errors import CsiError, already_exists, invalid, rpc_code
 from csi.locks import VolumeLocks
@@ -25,15 +27,16 @@ from proto.csi.v1 import csi_pb2_grpc
 from proto.netvol.v1 import admin_pb2 as pb
 from proto.netvol.v1 import admin_pb2_grpc
 from storage_server.errors import InvalidArgument
-from storage_server.volumes import MAX_PAGE_SIZE, validate_name
+from storage_server.volumes import validate_name
 
 RPC = csi.ControllerServiceCapability.RPC
 DEFAULT_SIZE = 2**30
 
+# No GET_SNAPSHOT: the csi-sanity releases in use reject it as unknown.
 OPTIONAL = {
-    RPC.CREATE_DELETE_SNAPSHOT: False,
-    RPC.LIST_SNAPSHOTS: False,
-    RPC.CLONE_VOLUME: False,
+    RPC.CREATE_DELETE_SNAPSHOT: True,
+    RPC.LIST_SNAPSHOTS: True,
+    RPC.CLONE_VOLUME: True,
 }
 CAPABILITIES = [
     RPC.CREATE_DELETE_VOLUME,
@@ -59,11 +62,27 @@ def storage_name(name: str) -> str:
 
 
 def _csi_volume(volume: pb.Volume) -> csi.Volume:
-    return csi.Volume(capacity_bytes=volume.size_bytes, volume_id=volume.id)
+    return csi.Volume(
+        capacity_bytes=volume.size_bytes,
+        volume_id=volume.id,
+        content_source=snapshots.csi_source(volume),
+    )
 
 
 def _unimplemented(self: object, request: object, context: object) -> NoReturn:
     raise CsiError(grpc.StatusCode.UNIMPLEMENTED, "not offered: see ControllerGetCapabilities")
+
+
+Handler = TypeVar("Handler", bound=Callable[..., object])
+
+
+def _offered(capability: int) -> Callable[[Handler], Handler]:
+    """Serve the method only while its capability is switched on in OPTIONAL."""
+
+    def wrap(method: Handler) -> Handler:
+        return method if capability in CAPABILITIES else cast(Handler, _unimplemented)
+
+    return wrap
 
 
 class Controller(csi_pb2_grpc.ControllerServicer):
@@ -87,20 +106,37 @@ class Controller(csi_pb2_grpc.ControllerServicer):
         name = storage_name(validate.name(request.name))
         validate.capabilities(request.volume_capabilities, "volume_capabilities")
         parameters = validate.parameters(dict(request.parameters), "parameters")
-        size = validate.capacity(request.capacity_range, DEFAULT_SIZE)
-        source = request.volume_content_source.WhichOneof("type")
-        if source and SOURCE_CAPABILITY[source] not in CAPABILITIES:
-            raise invalid(f"netvol cannot create a volume from a {source} yet")
+        wanted = validate.capacity(request.capacity_range, 0)
+        kind = request.volume_content_source.WhichOneof("type")
+        if kind and SOURCE_CAPABILITY[kind] not in CAPABILITIES:
+            raise invalid(f"netvol cannot create a volume from a {kind}")
+        source = snapshots.server_source(request.volume_content_source)
         with self._locks.hold(name), self._backend.admin(request.secrets) as admin:
             volume = self._existing(admin, name)
             if volume is None:
-                create = pb.CreateVolumeRequest(name=name, size_bytes=size, parameters=parameters)
+                create = pb.CreateVolumeRequest(
+                    name=name,
+                    size_bytes=self._size(admin, wanted, source),
+                    parameters=parameters,
+                    content_source=source,
+                )
                 volume = admin.CreateVolume(create, timeout=self._backend.timeout)
             elif not validate.within(request.capacity_range, volume.size_bytes):
                 raise already_exists(f"volume {request.name!r} has {volume.size_bytes} bytes")
             elif dict(volume.parameters) != parameters:
                 raise already_exists(f"volume {request.name!r} has other parameters")
+            elif volume.content_source != (source or pb.ContentSource()):
+                raise already_exists(f"volume {request.name!r} has other contents")
         return csi.CreateVolumeResponse(volume=_csi_volume(volume))
+
+    def _size(
+        self, admin: admin_pb2_grpc.VolumeAdminStub, wanted: int, source: pb.ContentSource | None
+    ) -> int:
+        """The size of a new volume asked for `wanted` bytes (0: no wish)."""
+        if source is None:
+            return wanted or DEFAULT_SIZE
+        least = snapshots.source_size(admin, source, self._backend.timeout)
+        return snapshots.fitting_size(wanted, least)
 
     def _existing(self, admin: admin_pb2_grpc.VolumeAdminStub, name: str) -> pb.Volume | None:
         request = pb.GetVolumeRequest(volume=pb.VolumeRef(name=name))
@@ -145,37 +181,16 @@ class Controller(csi_pb2_grpc.ControllerServicer):
     def ListVolumes(
         self, request: csi.ListVolumesRequest, context: object
     ) -> csi.ListVolumesResponse:
-        if request.max_entries < 0:
-            raise invalid("max_entries must not be negative")
-        wanted = request.max_entries
-        volumes: list[pb.Volume] = []
-        token = request.starting_token
-        # The server's keyset token (the last name listed) is ours too: it stays
-        # valid when that volume is deleted, and holds no state in the plugin.
         with self._backend.admin({}) as admin:
-            while True:
-                room = wanted - len(volumes) if wanted else MAX_PAGE_SIZE
-                page = self._page(admin, min(room, MAX_PAGE_SIZE), token)
-                volumes.extend(page.volumes)
-                token = page.next_page_token
-                if not token or (wanted and len(volumes) >= wanted):
-                    break
+
+            def fetch(size: int, token: str) -> tuple[list[pb.Volume], str]:
+                request = pb.ListVolumesRequest(page_size=size, page_token=token)
+                page = admin.ListVolumes(request, timeout=self._backend.timeout)
+                return list(page.volumes), page.next_page_token
+
+            volumes, token = paging.collect(fetch, request.max_entries, request.starting_token)
         entries = [csi.ListVolumesResponse.Entry(volume=_csi_volume(v)) for v in volumes]
         return csi.ListVolumesResponse(entries=entries, next_token=token)
-
-    def _page(
-        self, admin: admin_pb2_grpc.VolumeAdminStub, size: int, token: str
-    ) -> pb.ListVolumesResponse:
-        request = pb.ListVolumesRequest(page_size=size, page_token=token)
-        try:
-            return admin.ListVolumes(request, timeout=self._backend.timeout)
-        except grpc.RpcError as exc:
-            # The page size is always valid, so the token is what the server refused.
-            if rpc_code(exc) == grpc.StatusCode.INVALID_ARGUMENT:
-                raise CsiError(
-                    grpc.StatusCode.ABORTED, f"invalid starting_token {token!r}; list again"
-                ) from exc
-            raise
 
     def GetCapacity(
         self, request: csi.GetCapacityRequest, context: object
@@ -223,11 +238,60 @@ class Controller(csi_pb2_grpc.ControllerServicer):
             volume=_csi_volume(volume), status=csi.ControllerGetVolumeResponse.VolumeStatus()
         )
 
+    @_offered(RPC.CREATE_DELETE_SNAPSHOT)
+    def CreateSnapshot(
+        self, request: csi.CreateSnapshotRequest, context: object
+    ) -> csi.CreateSnapshotResponse:
+        name = storage_name(validate.name(request.name))
+        source_id = validate.text(request.source_volume_id, "source_volume_id")
+        snapshots.check_parameters(request.parameters)
+        create = pb.CreateSnapshotRequest(name=name, source_volume=pb.VolumeRef(id=source_id))
+        # Snapshot names are apart from volume names, and so are their locks.
+        with self._locks.hold(f"snapshot/{name}"), self._backend.admin(request.secrets) as admin:
+            snapshot = admin.CreateSnapshot(create, timeout=self._backend.timeout)
+        return csi.CreateSnapshotResponse(snapshot=snapshots.csi_snapshot(snapshot))
+
+    @_offered(RPC.CREATE_DELETE_SNAPSHOT)
+    def DeleteSnapshot(
+        self, request: csi.DeleteSnapshotRequest, context: object
+    ) -> csi.DeleteSnapshotResponse:
+        snapshot_id = validate.text(request.snapshot_id, "snapshot_id")
+        delete = pb.DeleteSnapshotRequest(snapshot=pb.SnapshotRef(id=snapshot_id))
+        with (
+            self._locks.hold(f"snapshot/{snapshot_id}"),
+            self._backend.admin(request.secrets) as admin,
+        ):
+            # The server deletes the unknown as success, which is what CSI asks.
+            admin.DeleteSnapshot(delete, timeout=self._backend.timeout)
+        return csi.DeleteSnapshotResponse()
+
+    @_offered(RPC.LIST_SNAPSHOTS)
+    def ListSnapshots(
+        self, request: csi.ListSnapshotsRequest, context: object
+    ) -> csi.ListSnapshotsResponse:
+        with self._backend.admin(request.secrets) as admin:
+
+            def fetch(size: int, token: str) -> tuple[list[pb.Snapshot], str]:
+                page = admin.ListSnapshots(
+                    pb.ListSnapshotsRequest(
+                        page_size=size,
+                        page_token=token,
+                        source_volume_id=request.source_volume_id,
+                        snapshot_id=request.snapshot_id,
+                    ),
+                    timeout=self._backend.timeout,
+                )
+                return list(page.snapshots), page.next_page_token
+
+            found, token = paging.collect(fetch, request.max_entries, request.starting_token)
+        entries = [
+            csi.ListSnapshotsResponse.Entry(snapshot=snapshots.csi_snapshot(s)) for s in found
+        ]
+        return csi.ListSnapshotsResponse(entries=entries, next_token=token)
+
     # Not in CAPABILITIES. Nothing is attached to a node, so there is no publish.
     ControllerPublishVolume = _unimplemented
     ControllerUnpublishVolume = _unimplemented
     ControllerModifyVolume = _unimplemented
-    CreateSnapshot = _unimplemented
-    DeleteSnapshot = _unimplemented
-    ListSnapshots = _unimplemented
+    # csi-sanity rejects the GET_SNAPSHOT capability; ListSnapshots by id serves.
     GetSnapshot = _unimplemented

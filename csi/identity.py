@@ -19,8 +19,12 @@ CAPABILITIES = [
 
 
 class Identity(csi_pb2_grpc.IdentityServicer):
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, needs_server: bool) -> None:
         self._backend = backend
+        # A node plugin is ready whenever it serves: its FUSE mounts wait out a
+        # storage server outage (hard mounts), and a liveness probe that failed
+        # with the server would restart the plugin and end every mount on the node.
+        self._needs_server = needs_server
 
     def GetPluginInfo(
         self, request: csi.GetPluginInfoRequest, context: object
@@ -33,6 +37,7 @@ class Identity(csi_pb2_grpc.IdentityServicer):
         return csi.GetPluginCapabilitiesResponse(capabilities=CAPABILITIES)
 
     def Probe(self, request: csi.ProbeRequest, context: object) -> csi.ProbeResponse:
-        # Not ready (rather than an error) while the storage server does not
-        # answer: the plugin itself is sound and will serve once it does.
-        return csi.ProbeResponse(ready=BoolValue(value=self._backend.serving()))
+        # A controller is not ready (rather than failing) while the storage
+        # server does not answer: it is sound and will serve once the server does.
+        ready = not self._needs_server or self._backend.serving()
+        return csi.ProbeResponse(ready=BoolValue(value=ready))

@@ -70,7 +70,9 @@ def serve(options: PluginOptions, client: ClientSettings) -> None:
         futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="csi"),
         interceptors=[Boundary()],
     )
-    csi_pb2_grpc.add_IdentityServicer_to_server(Identity(backend), server)
+    # Only a plugin without a node service depends on the server to be ready.
+    identity = Identity(backend, needs_server=options.mode == "controller")
+    csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     if options.mode in ("controller", "all"):
         csi_pb2_grpc.add_ControllerServicer_to_server(Controller(backend), server)
     if options.mode in ("node", "all"):

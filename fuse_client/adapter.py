@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import mfusepy
 
 from fuse_client.filesystem import NetvolFS
+from fuse_client.locks import Locks, Record
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,12 @@ FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
 _libfuse = ctypes.CDLL(ctypes.util.find_library("fuse3"))
 _libfuse.fuse_get_context.restype = ctypes.POINTER(ctypes.c_void_p)
 _libfuse.fuse_invalidate_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+_libfuse.fuse_interrupted.restype = ctypes.c_int
+
+
+def interrupted() -> bool:
+    """Whether the process behind the request this thread serves got a signal."""
+    return bool(_libfuse.fuse_interrupted())
 
 
 def _op(method: F) -> F:
@@ -56,6 +63,7 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     use_ns = True
 
     fs: NetvolFS  # set once the file system is built with our invalidate_path
+    locks: Locks  # set with fs
 
     def __init__(self, attr_ttl: float) -> None:
         self._ttl = attr_ttl
@@ -223,6 +231,23 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def removexattr(self, path: str, name: str) -> None:
         self.fs.removexattr(path, name)
 
+    @_op
+    def lock(self, fh: int, owner: int, cmd: int, flock: Any) -> None:
+        """fcntl record locks; F_GETLK's answer goes back into `flock`."""
+        asked = Record(flock.l_type, flock.l_start, flock.l_len, flock.l_pid)
+        found = self.locks.fcntl(fh, owner, cmd, asked)
+        if found is not None:
+            flock.l_type, flock.l_start, flock.l_len = found.type, found.start, found.length
+            flock.l_pid = found.pid
+
+    @_op
+    def flock(self, fh: int, owner: int, operation: int) -> None:
+        self.locks.flock(fh, owner, operation)
+
+    @_op
+    def release_flock(self, fh: int, owner: int) -> None:
+        self.locks.release_flock(fh, owner)
+
 
 def _fh(fip: Any) -> int | None:
     return int(fip.contents.fh) if fip else None
@@ -261,3 +286,25 @@ class Fuse(mfusepy.FUSE):  # type: ignore[misc]
             atime = mtime = (0, UTIME_NOW)
         self.operations.utimens(self._path(path), atime, mtime, _fh(fip))
         return 0
+
+    # Locks need the kernel's lock owner, which mfusepy does not pass on; and
+    # with nullpath_ok its flock would fail on the missing path.
+    def lock(self, path: bytes | None, fip: Any, cmd: int, lock: Any) -> int:
+        info = fip.contents
+        self.operations.lock(info.fh, info.lock_owner, cmd, lock.contents)
+        return 0
+
+    def flock(self, path: bytes | None, fip: Any, operation: int) -> int:
+        info = fip.contents
+        self.operations.flock(info.fh, info.lock_owner, operation)
+        return 0
+
+    def release(self, path: bytes | None, fip: Any) -> int:
+        # libfuse leaves it to the file system to drop the flock of a file's last close.
+        info = fip.contents
+        try:
+            if info.flock_release:
+                self.operations.release_flock(info.fh, info.lock_owner)
+        finally:
+            released: int = super().release(path, fip)
+        return released

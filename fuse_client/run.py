@@ -2,12 +2,14 @@
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from fuse_client import mounts
-from fuse_client.adapter import Fuse, Operations
+from fuse_client.adapter import Fuse, Operations, interrupted
 from fuse_client.filesystem import NetvolFS
+from fuse_client.locks import FUSE_THREADS, LockRemote, Locks
 from fuse_client.remote import Remote, open_volume
 from storage_server.client import ClientSettings, connect
 
@@ -32,17 +34,27 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     channel = connect(client)
     volume = open_volume(channel, options.volume, client.timeout)
     remote = Remote(channel, volume.volume_id, options.io_timeout)
-    operations = Operations(options.attr_ttl)
+    # The kernel keeps, for its own timeout, what NetvolFS answered from its
+    # cache: each of the two caches gets half of the bound.
+    layer_ttl = options.attr_ttl / 2
+    operations = Operations(layer_ttl)
     fs = NetvolFS(
         remote,
         volume.root_ino,
-        options.attr_ttl,
+        layer_ttl,
         options.cache_bytes,
         invalidate_path=operations.invalidate_path,
     )
     operations.fs = fs
     fs.sweep_orphans()
     mountpoint = str(Path(options.mountpoint).resolve())
+    locks = Locks(
+        LockRemote(channel, volume.volume_id, options.io_timeout),
+        client=f"{socket.gethostname()}:{mountpoint}",
+        ino_of=lambda fh: int(fs.getattr(None, fh)["st_ino"]),
+        interrupted=interrupted,
+    )
+    operations.locks = locks
     mounts.save(mounts.MountRecord(mountpoint, options.volume, os.getpid(), options.log_file))
     log.info("mounting volume %s at %s", options.volume, mountpoint)
     try:
@@ -56,8 +68,10 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
             ro=options.read_only,
             fsname=f"netvol:{options.volume}",
             subtype="netvol",
+            max_threads=FUSE_THREADS,
         )
     finally:
         mounts.forget(mountpoint)
+        locks.close()
         channel.close()
     log.info("unmounted %s", mountpoint)

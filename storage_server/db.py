@@ -1,19 +1,26 @@
 """The metadata database: engine set-up, migrations, and one transaction per operation."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# PostgreSQL's answer when a REPEATABLE READ transaction meets a row changed
+# since its snapshot; running it again from the start is safe.
+_SERIALIZATION_FAILURE = "40001"
+CONSISTENT_ATTEMPTS = 10
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -68,6 +75,16 @@ class Database:
         self._write = sessionmaker(
             engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
         )
+        # SQLite's write lock already keeps other writers out; PostgreSQL's
+        # default READ COMMITTED would let each statement see later commits.
+        consistent = (
+            engine
+            if engine.dialect.name == "sqlite"
+            else engine.execution_options(isolation_level="REPEATABLE READ")
+        )
+        self._consistent = sessionmaker(
+            consistent.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -78,6 +95,24 @@ class Database:
     def write(self) -> Iterator[Session]:
         with self._write.begin() as session:
             yield session
+
+    def consistent_write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a write transaction whose reads all see the database at
+        one moment, for copying many rows that others may be changing meanwhile.
+        When PostgreSQL cannot serialize it with a concurrent transaction, the
+        work is undone and run again."""
+        attempts_left = CONSISTENT_ATTEMPTS
+        while True:
+            attempts_left -= 1
+            try:
+                with self._consistent.begin() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if (
+                    getattr(exc.orig, "sqlstate", None) != _SERIALIZATION_FAILURE
+                    or not attempts_left
+                ):
+                    raise
 
     def close(self) -> None:
         self.engine.dispose()

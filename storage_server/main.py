@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inline-max", help="keep extents up to this size in metadata (0: never)")
     parser.add_argument("--blob-grace-seconds", help="age before an unreferenced blob is deleted")
     parser.add_argument("--collect-interval-seconds", help="how often blobs are collected")
+    parser.add_argument(
+        "--lock-lease-seconds", help="how long a silent mount keeps its locks (default 30)"
+    )
     parser.add_argument("--log-level", help="debug, info, warning or error")
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -20,6 +21,12 @@ FILE_NAME_MAX_BYTES = 255
 XATTR_NAME_MAX_BYTES = 255
 BLOB_ID_CHARS = 32
 REQUEST_ID_MAX_CHARS = 128
+SESSION_ID_CHARS = 32
+LOCK_CLIENT_MAX_CHARS = 255
+
+# The kinds of rows in the volumes table.
+VOLUME = "volume"
+SNAPSHOT = "snapshot"
 
 # SQLite makes only an INTEGER primary key an autoincrementing rowid.
 InodeNumber = BigInteger().with_variant(Integer, "sqlite")
@@ -52,6 +59,12 @@ class Volume(Base):
     # needs the volume row first). No foreign key, so that deleting the volume
     # cascades to its inodes without a cycle.
     root_ino: Mapped[int] = mapped_column(BigInteger, nullable=True)
+    # VOLUME, or SNAPSHOT for the hidden copy of the files a snapshot keeps.
+    kind: Mapped[str] = mapped_column(String(16), default=VOLUME, server_default=VOLUME)
+    # What the volume's files were copied from at its creation: SNAPSHOT or
+    # VOLUME and that object's id (no foreign key: the source may go first).
+    source_kind: Mapped[str | None] = mapped_column(String(16))
+    source_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class Inode(Base):
@@ -122,3 +135,76 @@ class Request(Base):
     # The serialized response message, or else the errno the call failed with.
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
     errno: Mapped[int | None] = mapped_column(Integer)
+
+
+class Snapshot(Base):
+    """A volume's files at one moment, kept in a hidden volume row of kind SNAPSHOT."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_BYTES), unique=True)
+    # The hidden volume that holds the copy; its id is never shown, so no
+    # Filesystem call can name it. Deleting it deletes the snapshot.
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), unique=True
+    )
+    # Kept when that volume is deleted: CSI requires it of every snapshot.
+    source_volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    used_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LockSession(Base):
+    """A mount's claim to its advisory locks, valid while its lease is renewed."""
+
+    __tablename__ = "lock_sessions"
+
+    id: Mapped[str] = mapped_column(String(SESSION_ID_CHARS), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), index=True
+    )
+    # Host and mount point, for people reading the table.
+    client: Mapped[str] = mapped_column(String(LOCK_CLIENT_MAX_CHARS))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class FileLock(Base):
+    """[range_start, range_end) of a file, locked by one owner of a session.
+
+    An owner's locks of one kind on one file never overlap, so the range start
+    completes the key. Rows go with their session or their inode."""
+
+    __tablename__ = "file_locks"
+
+    ino: Mapped[int] = _inode_ref(primary_key=True)
+    # 1: an fcntl record lock; 2: a flock lock. The two kinds never conflict.
+    kind: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        String(SESSION_ID_CHARS),
+        ForeignKey("lock_sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    # The kernel's 64-bit lock owner, stored as a signed BIGINT.
+    owner: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    range_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    range_end: Mapped[int] = mapped_column(BigInteger)
+    exclusive: Mapped[bool] = mapped_column(Boolean)
+    pid: Mapped[int] = mapped_column(BigInteger)
+
+
+class CollectorGate(Base):
+    """One row, held shared by each copy of a volume's files (a snapshot, a
+    restore, a clone) and exclusively by the blob collector while it decides:
+    the slice rows a copy adds are invisible until it commits, so the
+    collector must not decide about blobs meanwhile."""
+
+    __tablename__ = "collector_gate"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Raised by each collection, so that a copy whose snapshot of the database
+    # is older than a collection fails to serialize and runs again.
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -46,11 +46,12 @@ UNAUTHENTICATED = (grpc.StatusCode.UNAUTHENTICATED, "missing or wrong access tok
 
 
 def _volume_of(request: Any) -> str:
-    """The volume a request is about, for the log line."""
-    ref = getattr(request, "volume", None)
-    if ref is not None and hasattr(ref, "WhichOneof"):
-        which = ref.WhichOneof("ref")
-        return str(getattr(ref, which)) if which else ""
+    """The volume (or snapshot) a request is about, for the log line."""
+    for field in ("volume", "snapshot", "source_volume"):
+        ref = getattr(request, field, None)
+        if ref is not None and hasattr(ref, "WhichOneof"):
+            which = ref.WhichOneof("ref")
+            return str(getattr(ref, which)) if which else ""
     return str(getattr(request, "volume_id", "") or getattr(request, "name", ""))
 
 

@@ -11,16 +11,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from proto.netvol.v1 import admin_pb2, admin_pb2_grpc, filesystem_pb2, filesystem_pb2_grpc
+from storage_server import sessions
 from storage_server.admin_service import VolumeAdminService
 from storage_server.auth import load_or_create_token
 from storage_server.config import ConfigError
 from storage_server.db import Database, make_engine, migrate
 from storage_server.filesystem import collector, requests
 from storage_server.filesystem.blobs import LocalBlobStore
+from storage_server.filesystem.lock_service import LockService
 from storage_server.filesystem.service import FilesystemService
 from storage_server.periodic import Periodic
 from storage_server.rpc import Boundary
 from storage_server.settings import ServerSettings
+from storage_server.snapshots import SnapshotStore
 from storage_server.volumes import VolumeStore
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,10 @@ def start(settings: ServerSettings) -> Running:
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     db = Database(engine)
+    # No mount could renew its lock session while no server ran.
+    sessions.grace(db, settings.lock_lease_seconds)
     store = VolumeStore(db, settings.resolved_blob_dir, settings.max_volume_size)
+    snapshots = SnapshotStore(db)
     blobs = LocalBlobStore(settings.resolved_blob_dir)
     jobs = [
         Periodic(
@@ -83,6 +89,9 @@ def start(settings: ServerSettings) -> Running:
             settings.collect_interval_seconds,
             lambda: requests.expire(db, settings.request_ttl_seconds),
         ),
+        Periodic(
+            "lock-session-expiry", settings.collect_interval_seconds, lambda: sessions.expire(db)
+        ),
     ]
 
     server = grpc.server(
@@ -94,9 +103,12 @@ def start(settings: ServerSettings) -> Running:
             ("grpc.so_reuseport", 0),
         ],
     )
-    admin_pb2_grpc.add_VolumeAdminServicer_to_server(VolumeAdminService(store), server)
+    admin_pb2_grpc.add_VolumeAdminServicer_to_server(VolumeAdminService(store, snapshots), server)
     filesystem_pb2_grpc.add_FilesystemServicer_to_server(
         FilesystemService(db, store, blobs, settings), server
+    )
+    filesystem_pb2_grpc.add_LocksServicer_to_server(
+        LockService(db, settings.lock_lease_seconds), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -107,6 +119,7 @@ def start(settings: ServerSettings) -> Running:
     services = (
         admin_pb2.DESCRIPTOR.services_by_name["VolumeAdmin"],
         filesystem_pb2.DESCRIPTOR.services_by_name["Filesystem"],
+        filesystem_pb2.DESCRIPTOR.services_by_name["Locks"],
     )
     for service in ("", *(s.full_name for s in services)):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)

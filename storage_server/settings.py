@@ -44,6 +44,9 @@ class ServerSettings:
     collect_interval_seconds: float = 60.0
     # How long a request id is remembered, so a retried call is applied once.
     request_ttl_seconds: float = 3600.0
+    # A mount that does not renew its lock session for this long (dead, or cut
+    # off) loses its advisory locks; it renews every quarter of this.
+    lock_lease_seconds: float = 30.0
     log_level: str = "INFO"
 
     @property

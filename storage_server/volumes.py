@@ -1,17 +1,19 @@
-"""Volume lifecycle: create, look up, list, resize and delete, with their rules.
+"""Volume lifecycle: create (empty, or as a copy of a snapshot or a volume),
+look up, list, resize and delete, with their rules.
 
 Every method is one transaction. Validation happens here, once, so every
 caller (the admin API, later the CSI controller through it) gets the same rules.
+Only rows of kind VOLUME are volumes here; snapshots keep their copies of files
+in hidden rows of kind SNAPSHOT (storage_server.snapshots).
 """
 
-import base64
-import binascii
 import re
 import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,28 +28,30 @@ from storage_server.errors import (
     OutOfRange,
 )
 from storage_server.filesystem import inodes
-from storage_server.models import NAME_MAX_BYTES, Volume
+from storage_server.filesystem.copy import copy_tree
+from storage_server.models import NAME_MAX_BYTES, SNAPSHOT, VOLUME, Snapshot, Volume
+from storage_server.paging import Page, page
 from storage_server.quantity import format_size
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 MAX_PARAMETERS = 64
 MAX_PARAMETER_BYTES = 4096
 
 
 @dataclass(frozen=True)
 class VolumeKey:
-    """A volume named by its name or by its id (exactly one is set)."""
+    """A volume (or a snapshot) named by its name or by its id (exactly one is set)."""
 
     name: str = ""
     id: str = ""
 
 
 @dataclass(frozen=True)
-class Page:
-    volumes: list[Volume]
-    next_token: str
+class ContentSource:
+    """What a new volume's files are copied from: a snapshot or a volume, by id."""
+
+    kind: str  # SNAPSHOT or VOLUME
+    id: str
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,14 @@ class CapacityReport:
     max_volume_size: int
 
 
-def validate_name(name: str) -> str:
+def validate_name(name: str, what: str = VOLUME) -> str:
     if not name:
-        raise InvalidArgument("volume name is required")
+        raise InvalidArgument(f"{what} name is required")
     if len(name.encode()) > NAME_MAX_BYTES:
-        raise InvalidArgument(f"volume name is longer than {NAME_MAX_BYTES} bytes")
+        raise InvalidArgument(f"{what} name is longer than {NAME_MAX_BYTES} bytes")
     if not _NAME.match(name):
         raise InvalidArgument(
-            f"invalid volume name {name!r}: use letters, digits, '.', '_' and '-', "
+            f"invalid {what} name {name!r}: use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit"
         )
     return name
@@ -84,16 +88,77 @@ def _validate_parameters(parameters: dict[str, str]) -> dict[str, str]:
     return dict(parameters)
 
 
-def _encode_token(last_name: str) -> str:
-    return base64.urlsafe_b64encode(last_name.encode()).decode()
+Named = TypeVar("Named", Volume, Snapshot)
 
 
-def _decode_token(token: str) -> str:
-    try:
-        name = base64.urlsafe_b64decode(token.encode()).decode()
-        return validate_name(name)
-    except (binascii.Error, UnicodeError, ValueError, InvalidArgument) as exc:
-        raise InvalidArgument(f"invalid page token {token!r}") from exc
+def lookup(
+    session: Session, model: type[Named], key: VolumeKey, what: str, *criteria: Any
+) -> Named:
+    """The row of `model` (a `what`) that `key` names and that meets the
+    criteria; NotFound if there is none."""
+    query = select(model).where(*criteria)
+    if key.id:
+        query = query.where(model.id == key.id)
+    else:
+        query = query.where(model.name == validate_name(key.name, what))
+    found = session.scalar(query)
+    if found is None:
+        named = f"id {key.id!r}" if key.id else repr(key.name)
+        raise NotFound(f"{what} {named} does not exist")
+    return found
+
+
+def find(session: Session, key: VolumeKey) -> Volume:
+    """The volume named by `key`; NotFound if there is none."""
+    return lookup(session, Volume, key, VOLUME, Volume.kind == VOLUME)
+
+
+def add(
+    session: Session,
+    *,
+    name: str,
+    size: int,
+    parameters: dict[str, str],
+    kind: str = VOLUME,
+    source: ContentSource | None = None,
+    copy_of: Volume | None = None,
+) -> Volume:
+    """A new volume row with an empty root directory, or a copy of the files of
+    `copy_of`; flushed, so that its id can be referenced."""
+    volume = Volume(
+        id=str(uuid.uuid4()),
+        name=name,
+        size_bytes=size,
+        used_bytes=0,
+        parameters=parameters,
+        created_at=datetime.now(UTC),
+        kind=kind,
+        source_kind=source.kind if source else None,
+        source_id=source.id if source else None,
+    )
+    session.add(volume)
+    session.flush()
+    if copy_of is None:
+        inodes.make_root(session, volume)
+    else:
+        copy_tree(session, copy_of, volume)
+    return volume
+
+
+def _files_of(session: Session, source: ContentSource, size: int) -> Volume:
+    """The volume row holding the files a new volume of `size` bytes copies
+    from `source`; OutOfRange when they do not fit."""
+    key = VolumeKey(id=source.id)
+    if source.kind == SNAPSHOT:
+        snapshot = lookup(session, Snapshot, key, SNAPSHOT)
+        files = session.get_one(Volume, snapshot.volume_id)
+    else:
+        files = find(session, key)
+    if files.used_bytes > size:
+        raise OutOfRange(
+            f"the {source.kind} holds {files.used_bytes} bytes, more than the {size} asked for"
+        )
+    return files
 
 
 class VolumeStore:
@@ -112,76 +177,74 @@ class VolumeStore:
             )
         return size
 
-    def create(self, name: str, size: int, parameters: dict[str, str]) -> Volume:
+    def create(
+        self,
+        name: str,
+        size: int,
+        parameters: dict[str, str],
+        source: ContentSource | None = None,
+    ) -> Volume:
         validate_name(name)
         self._validate_size(size)
         parameters = _validate_parameters(parameters)
+
+        def create_in(session: Session) -> Volume:
+            existing = session.scalar(select(Volume).where(Volume.name == name))
+            if existing is not None:
+                return self._same_or_conflict(existing, size, parameters, source)
+            return add(
+                session,
+                name=name,
+                size=size,
+                parameters=parameters,
+                source=source,
+                copy_of=None if source is None else _files_of(session, source, size),
+            )
+
         try:
-            with self._db.write() as session:
-                existing = session.scalar(select(Volume).where(Volume.name == name))
-                if existing is not None:
-                    return self._same_or_conflict(existing, size, parameters)
-                volume = Volume(
-                    id=str(uuid.uuid4()),
-                    name=name,
-                    size_bytes=size,
-                    used_bytes=0,
-                    parameters=parameters,
-                    created_at=datetime.now(UTC),
-                )
-                session.add(volume)
-                session.flush()
-                inodes.make_root(session, volume)
-                return volume
+            # A copy must see its source at one moment.
+            return self._db.consistent_write(create_in)
         except IntegrityError:
             # Another server created the same name between our look-up and insert.
             with self._db.read() as session:
-                existing = self._find(session, VolumeKey(name=name))
-                return self._same_or_conflict(existing, size, parameters)
+                existing = find(session, VolumeKey(name=name))
+                return self._same_or_conflict(existing, size, parameters, source)
 
     @staticmethod
-    def _same_or_conflict(existing: Volume, size: int, parameters: dict[str, str]) -> Volume:
+    def _same_or_conflict(
+        existing: Volume, size: int, parameters: dict[str, str], source: ContentSource | None
+    ) -> Volume:
         if existing.size_bytes != size:
             raise AlreadyExists(
                 f"volume {existing.name!r} exists with size {existing.size_bytes} bytes, not {size}"
             )
         if existing.parameters != parameters:
             raise AlreadyExists(f"volume {existing.name!r} exists with other parameters")
+        if (existing.source_kind, existing.source_id) != (
+            (source.kind, source.id) if source else (None, None)
+        ):
+            raise AlreadyExists(f"volume {existing.name!r} exists with other contents")
         return existing
-
-    @staticmethod
-    def _find(session: Session, key: VolumeKey) -> Volume:
-        if key.id:
-            volume = session.get(Volume, key.id)
-            what = f"id {key.id!r}"
-        else:
-            volume = session.scalar(select(Volume).where(Volume.name == validate_name(key.name)))
-            what = repr(key.name)
-        if volume is None:
-            raise NotFound(f"volume {what} does not exist")
-        return volume
 
     def get(self, key: VolumeKey) -> Volume:
         with self._db.read() as session:
-            return self._find(session, key)
+            return find(session, key)
 
-    def list(self, page_size: int, page_token: str) -> Page:
-        if page_size > MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page size must be at most {MAX_PAGE_SIZE}")
-        limit = page_size or DEFAULT_PAGE_SIZE
-        query = select(Volume).order_by(Volume.name).limit(limit + 1)
-        if page_token:
-            query = query.where(Volume.name > _decode_token(page_token))
+    def list(self, page_size: int, page_token: str) -> Page[Volume]:
         with self._db.read() as session:
-            volumes = list(session.scalars(query))
-        if len(volumes) > limit:
-            return Page(volumes[:limit], _encode_token(volumes[limit - 1].name))
-        return Page(volumes, "")
+            return page(
+                session,
+                select(Volume).where(Volume.kind == VOLUME),
+                Volume.name,
+                page_size=page_size,
+                page_token=page_token,
+                validate_name=validate_name,
+            )
 
     def resize(self, key: VolumeKey, size: int) -> Volume:
         self._validate_size(size)
         with self._db.write() as session:
-            volume = self._find(session, key)
+            volume = find(session, key)
             if size < volume.size_bytes:
                 raise FailedPrecondition(
                     f"volume {volume.name!r} is {volume.size_bytes} bytes; "
@@ -195,7 +258,7 @@ class VolumeStore:
         blob collector then takes the blobs nothing references any more."""
         with self._db.write() as session:
             try:
-                volume = self._find(session, key)
+                volume = find(session, key)
             except NotFound:
                 return
             session.delete(volume)
@@ -209,7 +272,7 @@ class VolumeStore:
                     func.count(Volume.id),
                     func.coalesce(func.sum(Volume.size_bytes), 0),
                     func.coalesce(func.sum(Volume.used_bytes), 0),
-                )
+                ).where(Volume.kind == VOLUME)
             ).one()
         return CapacityReport(
             total_bytes=disk.total,

@@ -1,8 +1,8 @@
-"""volctl: manage netvol volumes from the command line.
+"""volctl: manage netvol volumes and snapshots from the command line.
 
 Exit codes: 0 success, 1 unexpected server error, 2 bad input or configuration,
-3 no such volume, 4 already exists with other properties, 5 access denied
-(missing or wrong token), 6 storage server unreachable.
+3 no such volume or snapshot, 4 already exists with other properties, 5 access
+denied (missing or wrong token), 6 storage server unreachable.
 """
 
 import argparse

@@ -4,18 +4,53 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from proto.netvol.v1 import admin_pb2 as pb
 from storage_server.quantity import format_size
 
 
+def _when(stamp: Timestamp) -> str:
+    return stamp.ToDatetime().isoformat() + "Z"
+
+
+def _short(stamp: Timestamp) -> str:
+    """For tables: to the second, in UTC."""
+    return stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _bytes(count: int) -> str:
+    return f"{format_size(count)} ({count} bytes)"
+
+
+def _source(volume: pb.Volume) -> tuple[str, str] | None:
+    """What the volume was copied from: ("snapshot" or "volume", its id)."""
+    which = volume.content_source.WhichOneof("source")
+    return None if which is None else (which, getattr(volume.content_source, which).id)
+
+
 def volume_record(volume: pb.Volume) -> dict[str, Any]:
+    source = _source(volume)
     return {
         "id": volume.id,
         "name": volume.name,
         "size_bytes": volume.size_bytes,
         "used_bytes": volume.used_bytes,
         "parameters": dict(volume.parameters),
-        "created_at": volume.created_at.ToDatetime().isoformat() + "Z",
+        "created_at": _when(volume.created_at),
+        "source": None if source is None else {f"{source[0]}_id": source[1]},
+    }
+
+
+def snapshot_record(snapshot: pb.Snapshot) -> dict[str, Any]:
+    return {
+        "id": snapshot.id,
+        "name": snapshot.name,
+        "source_volume_id": snapshot.source_volume_id,
+        "size_bytes": snapshot.size_bytes,
+        "used_bytes": snapshot.used_bytes,
+        "ready_to_use": snapshot.ready_to_use,
+        "created_at": _when(snapshot.created_at),
     }
 
 
@@ -34,7 +69,7 @@ def volumes_table(volumes: Sequence[pb.Volume]) -> str:
             v.name,
             format_size(v.size_bytes),
             format_size(v.used_bytes),
-            v.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+            _short(v.created_at),
             v.id,
         )
         for v in volumes
@@ -46,12 +81,44 @@ def volume_details(volume: pb.Volume) -> str:
     rows = [
         ("name:", volume.name),
         ("id:", volume.id),
-        ("size:", f"{format_size(volume.size_bytes)} ({volume.size_bytes} bytes)"),
-        ("used:", f"{format_size(volume.used_bytes)} ({volume.used_bytes} bytes)"),
-        ("created:", volume.created_at.ToDatetime().isoformat() + "Z"),
+        ("size:", _bytes(volume.size_bytes)),
+        ("used:", _bytes(volume.used_bytes)),
+        ("created:", _when(volume.created_at)),
     ]
+    source = _source(volume)
+    if source is not None:
+        rows.append(("copied from:", " ".join(source)))
     rows += [(f"parameter {k}:", v) for k, v in sorted(volume.parameters.items())]
     return table(rows)
+
+
+def snapshots_table(snapshots: Sequence[pb.Snapshot], volume_names: dict[str, str]) -> str:
+    """`volume_names` maps the ids of the volumes there are to their names."""
+    rows = [
+        (
+            s.name,
+            volume_names.get(s.source_volume_id, f"{s.source_volume_id} (deleted)"),
+            format_size(s.size_bytes),
+            format_size(s.used_bytes),
+            _short(s.created_at),
+            s.id,
+        )
+        for s in snapshots
+    ]
+    return table(rows, ("NAME", "VOLUME", "SIZE", "USED", "CREATED", "ID"))
+
+
+def snapshot_details(snapshot: pb.Snapshot, volume_name: str) -> str:
+    return table(
+        [
+            ("name:", snapshot.name),
+            ("id:", snapshot.id),
+            ("volume:", f"{volume_name} ({snapshot.source_volume_id})"),
+            ("size:", _bytes(snapshot.size_bytes)),
+            ("used:", _bytes(snapshot.used_bytes)),
+            ("created:", _when(snapshot.created_at)),
+        ]
+    )
 
 
 def capacity_record(capacity: pb.Capacity) -> dict[str, Any]:

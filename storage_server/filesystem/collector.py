@@ -2,8 +2,10 @@
 
 A blob is collected only once it is older than a grace period, because a Write
 stream stores its blobs before the transaction that references them commits.
-"Referenced" means any slice row of any volume names it (snapshots will share
-blobs by copying slice rows).
+"Referenced" means any slice row of any volume names it; snapshots, restored
+volumes and clones share blobs by copying slice rows, so their rows count too.
+A copy's rows count before it commits as well: each batch is decided with the
+collector gate held (models.CollectorGate), which waits for copies in flight.
 """
 
 import itertools
@@ -11,11 +13,11 @@ import logging
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage_server.db import Database
 from storage_server.filesystem.blobs import BlobStore
-from storage_server.models import Slice
+from storage_server.models import CollectorGate, Slice
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +35,15 @@ def collect(db: Database, store: BlobStore, grace_seconds: float) -> int:
     """Delete unreferenced blobs older than the grace period; return how many."""
     deleted = 0
     for batch in _old_blobs(store, grace_seconds):
-        with db.read() as session:
+        with db.write() as session:
+            session.execute(update(CollectorGate).values(generation=CollectorGate.generation + 1))
             referenced = set(
                 session.scalars(select(Slice.blob_id).where(Slice.blob_id.in_(batch)).distinct())
             )
-        for blob_id in set(batch) - referenced:
-            store.delete(blob_id)
-            deleted += 1
+            # While the gate is held: a copy that starts meanwhile waits for it.
+            for blob_id in set(batch) - referenced:
+                store.delete(blob_id)
+                deleted += 1
     if deleted:
         log.info("collected %d unreferenced blobs", deleted)
     return deleted

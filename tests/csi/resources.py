@@ -1,11 +1,15 @@
 """What a test creates through the plugin, undone after it the way a CO would:
 NodeUnpublish and NodeUnstage (OK or NOT_FOUND accepted), then DeleteVolume
-(must be OK), newest first, once per successful CreateVolume. Undoing things
-twice, or things never staged, is part of what the plugin must get right."""
+(must be OK), newest first, once per successful CreateVolume; then
+DeleteSnapshot (must be OK) once per successful CreateSnapshot, so snapshots
+outlive their source volumes. Undoing things twice, or things never staged, is
+part of what the plugin must get right."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -45,6 +49,7 @@ class Resources:
     plugin: CsiPlugin
     paths: NodePaths
     volumes: list[str] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
 
     def create(self, name: str | None = None, size: int = GiB, **request: object) -> csi.Volume:
         request.setdefault("volume_capabilities", [mount_capability()])
@@ -54,6 +59,15 @@ class Resources:
         )
         self.volumes.append(response.volume.volume_id)
         return response.volume
+
+    def snapshot(self, source_volume_id: str, name: str | None = None) -> csi.Snapshot:
+        response = self.plugin.controller.CreateSnapshot(
+            csi.CreateSnapshotRequest(
+                name=name or unique("snap"), source_volume_id=source_volume_id
+            )
+        )
+        self.snapshots.append(response.snapshot.snapshot_id)
+        return response.snapshot
 
     def stage(self, volume_id: str, capability: csi.VolumeCapability | None = None) -> None:
         self.plugin.node.NodeStageVolume(
@@ -93,3 +107,19 @@ class Resources:
             )
             assert code_of(node.NodeUnstageVolume, unstage) in UNDO_OK
             controller.DeleteVolume(csi.DeleteVolumeRequest(volume_id=volume_id))
+        for snapshot_id in reversed(self.snapshots):
+            controller.DeleteSnapshot(csi.DeleteSnapshotRequest(snapshot_id=snapshot_id))
+
+
+def every_page(list_call: Callable[..., Any], request_type: type, max_entries: int) -> list[Any]:
+    """The entries of a ListVolumes or ListSnapshots call, page after page of at
+    most max_entries, following the tokens to the end."""
+    entries: list[Any] = []
+    token = ""
+    while True:
+        page = list_call(request_type(max_entries=max_entries, starting_token=token))
+        assert len(page.entries) <= max_entries
+        entries += page.entries
+        token = page.next_token
+        if not token:
+            return entries

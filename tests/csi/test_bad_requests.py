@@ -34,6 +34,10 @@ class World:
     def snapshot(self) -> tuple[object, ...]:
         volumes = self.plugin.server.admin().ListVolumes(pb.ListVolumesRequest(page_size=1000))
         listing = [(v.id, v.name, v.size_bytes, dict(v.parameters)) for v in volumes.volumes]
+        snapshots = self.plugin.server.admin().ListSnapshots(
+            pb.ListSnapshotsRequest(page_size=1000)
+        )
+        taken = [(s.id, s.name, s.source_volume_id) for s in snapshots.snapshots]
         # Only this test's mounts: other tests on the machine mount too.
         with open("/proc/self/mountinfo") as f:
             points = [line.split()[4] for line in f if " fuse.netvol " in line]
@@ -42,7 +46,7 @@ class World:
             (p.name, p.read_text()) for p in (self.plugin.state_dir / "volumes").iterdir()
         )
         files = sorted(str(p) for p in self.paths.root.rglob("*") if "staging/" not in str(p))
-        return listing, netvol, state, files
+        return listing, taken, netvol, state, files
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +101,14 @@ def _expand(**fields: object) -> Callable[[World], object]:
     return build
 
 
+def _snapshot(**fields: object) -> Callable[[World], object]:
+    def build(w: World) -> object:
+        base = {"name": "fresh-snapshot", "source_volume_id": w.volume_id}
+        return csi.CreateSnapshotRequest(**{**base, **fields})  # type: ignore[arg-type]
+
+    return build
+
+
 def _by_id(message: type, **fields: object) -> Callable[[World], object]:
     return lambda w: message(**{"volume_id": w.volume_id, **fields})
 
@@ -131,7 +143,26 @@ CASES: list[Case] = [
                 snapshot=csi.VolumeContentSource.SnapshotSource(snapshot_id="s")
             )
         ),
+        NOT_FOUND,
+    ),
+    (
+        "CreateVolume",
+        _create(
+            volume_content_source=csi.VolumeContentSource(
+                volume=csi.VolumeContentSource.VolumeSource(volume_id="")
+            )
+        ),
         INVALID,
+    ),
+    (
+        "CreateVolume",
+        lambda w: _create(
+            volume_content_source=csi.VolumeContentSource(
+                volume=csi.VolumeContentSource.VolumeSource(volume_id=w.volume_id)
+            ),
+            capacity_range=_exact(GiB),
+        )(w),
+        grpc.StatusCode.OUT_OF_RANGE,
     ),
     (
         "CreateVolume",
@@ -166,6 +197,22 @@ CASES: list[Case] = [
     ("ControllerExpandVolume", _expand(capacity_range=_exact(-5)), INVALID),
     ("ControllerExpandVolume", _expand(capacity_range=_exact(GiB)), grpc.StatusCode.OUT_OF_RANGE),
     ("ControllerExpandVolume", _expand(volume_capability=block_capability()), INVALID),
+    # CreateSnapshot, DeleteSnapshot, ListSnapshots.
+    ("CreateSnapshot", lambda w: csi.CreateSnapshotRequest(source_volume_id=w.volume_id), INVALID),
+    ("CreateSnapshot", lambda w: csi.CreateSnapshotRequest(name="fresh-snapshot"), INVALID),
+    ("CreateSnapshot", _snapshot(name=HUGE), INVALID),
+    ("CreateSnapshot", _snapshot(name="bell\x07"), INVALID),
+    ("CreateSnapshot", _snapshot(source_volume_id=HUGE), INVALID),
+    ("CreateSnapshot", _snapshot(parameters={"tier": "fast"}), INVALID),
+    ("CreateSnapshot", _snapshot(source_volume_id=UNKNOWN_ID), NOT_FOUND),
+    ("DeleteSnapshot", lambda w: csi.DeleteSnapshotRequest(), INVALID),
+    ("DeleteSnapshot", lambda w: csi.DeleteSnapshotRequest(snapshot_id=HUGE), INVALID),
+    (
+        "ListSnapshots",
+        lambda w: csi.ListSnapshotsRequest(starting_token="invalid-token"),
+        grpc.StatusCode.ABORTED,
+    ),
+    ("ListSnapshots", lambda w: csi.ListSnapshotsRequest(max_entries=-1), INVALID),
     # ListVolumes.
     (
         "ListVolumes",

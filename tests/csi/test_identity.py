@@ -48,7 +48,18 @@ def test_probe_is_ready_while_the_storage_server_answers(plugin: CsiPlugin) -> N
     assert reply.HasField("ready") and reply.ready.value
 
 
-def test_probe_follows_the_storage_server(own_server: StorageServer) -> None:
+@pytest.mark.parametrize("mode", ["node", "all"])
+def test_a_node_plugin_is_ready_without_the_storage_server(
+    own_server: StorageServer, mode: str
+) -> None:
+    # Its mounts wait for the server; a failed liveness probe would end them.
+    with plugin_on(own_server, mode) as plugin:
+        own_server.stop()
+        reply = plugin.identity.Probe(csi.ProbeRequest())
+        assert reply.HasField("ready") and reply.ready.value
+
+
+def test_controller_probe_follows_the_storage_server(own_server: StorageServer) -> None:
     with plugin_on(own_server, "controller") as plugin:
         own_server.stop()
         reply = plugin.identity.Probe(csi.ProbeRequest())

@@ -48,9 +48,16 @@ class CsiPlugin:
     """One `volctl csi` process; `root` should be short, as unix socket paths are."""
 
     def __init__(
-        self, server: StorageServer, root: Path, mode: str = "all", node_id: str = "node-1"
+        self,
+        server: StorageServer,
+        root: Path,
+        mode: str = "all",
+        node_id: str = "node-1",
+        prefix: Sequence[str] = (),
     ) -> None:
         self.server = server
+        # Runs the plugin elsewhere, e.g. nsenter into a host's namespaces.
+        self.prefix = tuple(prefix)
         self.root = root
         self.mode = mode
         self.node_id = node_id
@@ -62,6 +69,7 @@ class CsiPlugin:
 
     def start(self, *extra: str) -> None:
         args = [
+            *self.prefix,
             command("volctl"),
             "csi",
             f"--endpoint=unix://{self.socket}",

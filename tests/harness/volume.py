@@ -35,11 +35,20 @@ def sha256(data: bytes) -> str:
 class Volume:
     """One volume: thin wrappers that fill in the volume id and sensible defaults."""
 
-    def __init__(self, server: StorageServer, name: str = "", size: int = 2**30) -> None:
+    def __init__(
+        self,
+        server: StorageServer,
+        name: str = "",
+        size: int = 2**30,
+        source: apb.ContentSource | None = None,
+    ) -> None:
+        """A new volume: empty, or a copy of `source` (a snapshot or a volume)."""
         self.server = server
         # Unique by default: tests share servers.
         self.name = name = name or f"vol-{uuid.uuid4().hex[:12]}"
-        server.admin().CreateVolume(apb.CreateVolumeRequest(name=name, size_bytes=size))
+        server.admin().CreateVolume(
+            apb.CreateVolumeRequest(name=name, size_bytes=size, content_source=source)
+        )
         self.fs = server.filesystem()
         opened = self.fs.OpenVolume(pb.OpenVolumeRequest(name=name))
         self.id = opened.volume_id

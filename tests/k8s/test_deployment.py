@@ -8,6 +8,7 @@ from storage_server.client import ClientSettings
 from storage_server.settings import ServerSettings
 from tests.k8s import manifests
 from tests.k8s.manifests import Manifest, container, find, flag, volume
+from volctl.csi_command import DEFAULT_STATE_DIR
 
 KUBELET_PODS = "/var/lib/kubelet/pods"
 KUBELET_PLUGINS = "/var/lib/kubelet/plugins"
@@ -179,6 +180,17 @@ def test_node_plugin_has_dev_fuse(rendered: list[Manifest]) -> None:
     name, relative = manifests.resolve_in_container(container(ds, PLUGIN), ds, "/dev/fuse")
     assert relative == ""
     assert volume(ds, name)["hostPath"] == {"path": "/dev/fuse", "type": "CharDevice"}
+
+
+def test_node_plugin_keeps_its_state_on_the_host(rendered: list[Manifest]) -> None:
+    """The record of staged and published volumes outlives the container, and is
+    not the socket's directory, which the CSI spec reserves for the socket."""
+    ds = node(rendered)
+    plugin = container(ds, PLUGIN)
+    state_dir = flag(plugin, "state-dir") or str(DEFAULT_STATE_DIR)
+    name, _ = manifests.resolve_in_container(plugin, ds, state_dir)
+    assert "hostPath" in volume(ds, name)
+    assert name != served_socket(ds)[0]
 
 
 def test_node_plugin_is_not_replaced_behind_your_back(rendered: list[Manifest]) -> None:

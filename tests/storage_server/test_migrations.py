@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.script import ScriptDirectory
 
 from proto.netvol.v1 import admin_pb2 as pb
@@ -13,6 +14,7 @@ from proto.netvol.v1 import filesystem_pb2 as fpb
 from storage_server.db import alembic_config, make_engine, migrate
 from storage_server.models import Base
 from tests.harness.server import StorageServer
+from tests.harness.volume import Volume
 
 
 def _revisions(engine: sa.Engine) -> list[str]:
@@ -70,6 +72,87 @@ def test_first_schema_upgrades_in_place(tmp_path: Path, database_url: str) -> No
         with engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         assert version == _revisions(engine)[-1]
+    finally:
+        engine.dispose()
+
+
+def _file_system_at_0002(engine: sa.Engine, content: bytes) -> str:
+    """A volume holding one file, written as the 0002 schema keeps it; its id."""
+    meta = sa.MetaData()
+    volumes, inodes, dentries, slices = (
+        sa.Table(name, meta, autoload_with=engine)
+        for name in ("volumes", "inodes", "dentries", "slices")
+    )
+    volume_id = str(uuid.uuid4())
+    inode = dict(nlink=1, uid=0, gid=0, rdev=0, atime_ns=1, mtime_ns=2, ctime_ns=3, data_version=1)
+    with engine.begin() as conn:
+        conn.execute(
+            volumes.insert().values(
+                id=volume_id,
+                name="kept",
+                size_bytes=2**30,
+                used_bytes=len(content),
+                parameters={},
+                created_at=datetime.now(UTC),
+            )
+        )
+        root, file = (
+            int(
+                conn.execute(
+                    inodes.insert()
+                    .values(volume_id=volume_id, mode=mode, size=size, allocated=size, **inode)
+                    .returning(inodes.c.id)
+                ).scalar_one()
+            )
+            for mode, size in ((stat.S_IFDIR | 0o777, 0), (stat.S_IFREG | 0o644, len(content)))
+        )
+        conn.execute(volumes.update().values(root_ino=root))
+        conn.execute(dentries.insert().values(parent_ino=root, name="f", child_ino=file))
+        conn.execute(
+            slices.insert().values(
+                ino=file, offset=0, length=len(content), blob_offset=0, data=content
+            )
+        )
+    return volume_id
+
+
+def test_0002_files_upgrade_in_place_and_can_be_snapshotted(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = tmp_path / "server"
+    url = database_url or f"sqlite:///{data_dir / 'metadata.db'}"
+    engine = make_engine(url)
+    migrate(engine, "0002")
+    volume_id = _file_system_at_0002(engine, b"written before 0003")
+    engine.dispose()
+
+    server = StorageServer(data_dir, database_url)
+    try:
+        server.start()
+        admin = server.admin()
+        (listed,) = admin.ListVolumes(pb.ListVolumesRequest()).volumes
+        assert (listed.id, listed.name, listed.used_bytes) == (volume_id, "kept", 19)
+        assert not listed.HasField("content_source")
+        snapshot = admin.CreateSnapshot(
+            pb.CreateSnapshotRequest(name="s", source_volume=pb.VolumeRef(name="kept"))
+        )
+        source = pb.ContentSource(snapshot=pb.SnapshotRef(id=snapshot.id))
+        restored = Volume(server, source=source)
+        assert restored.read(restored.lookup("f").ino) == b"written before 0003"
+        assert restored.used() == snapshot.used_bytes == 19
+    finally:
+        server.stop()
+
+    # Going back to 0002 drops the snapshots, which it could not tell from volumes.
+    engine = make_engine(url)
+    try:
+        command.downgrade(alembic_config(engine), "0002")
+        with engine.connect() as conn:
+            names = set(conn.scalars(sa.text("SELECT name FROM volumes")))
+            inodes = conn.execute(sa.text("SELECT count(*) FROM inodes")).scalar()
+        assert names == {"kept", restored.name}
+        assert inodes == 4
+        migrate(engine)
     finally:
         engine.dispose()
 

@@ -7,6 +7,7 @@ import pytest
 from proto.netvol.v1 import admin_pb2 as pb
 from tests.harness.processes import free_port
 from tests.harness.server import StorageServer
+from tests.harness.volume import Volume
 
 
 def test_lifecycle_through_volctl(server: StorageServer) -> None:
@@ -51,6 +52,58 @@ def test_lifecycle_through_volctl(server: StorageServer) -> None:
     assert gone.code == 3
     assert gone.err.strip() == "volctl: volume 'data' does not exist"
     assert server.volctl("-o", "json", "ls").json() == []
+
+
+def test_snapshots_and_copies_through_volctl(server: StorageServer) -> None:
+    vol = Volume(server, "data", size=10**9)
+    vol.create("f", b"hello")
+    taken = server.volctl("-o", "json", "snapshot", "create", "daily", "--from", "data")
+    assert taken.code == 0, taken.err
+    snapshot = taken.json()
+    assert (snapshot["name"], snapshot["source_volume_id"]) == ("daily", vol.id)
+    assert (snapshot["size_bytes"], snapshot["used_bytes"], snapshot["ready_to_use"]) == (
+        10**9,
+        5,
+        True,
+    )
+    again = server.volctl("snapshot", "create", "daily", "--from", "data")
+    assert again.code == 0 and f"data ({vol.id})" in again.out
+    assert server.volctl("create", "other", "--size", "1G").code == 0
+    conflict = server.volctl("snapshot", "create", "daily", "--from", "other")
+    assert conflict.code == 4 and "of another volume" in conflict.err
+
+    header, row = server.volctl("snapshot", "ls").out.splitlines()
+    assert header.split() == ["NAME", "VOLUME", "SIZE", "USED", "CREATED", "ID"]
+    assert row.split()[:4] == ["daily", "data", "953.7Mi", "5"]
+    assert server.volctl("-o", "json", "snapshot", "ls", "--volume", "other").json() == []
+    assert server.volctl("snapshot", "ls", "--volume", "nope").code == 3
+
+    restored = server.volctl(
+        "-o", "json", "create", "restored", "--size", "1G", "--from-snapshot", "daily"
+    )
+    assert restored.code == 0, restored.err
+    assert restored.json()["source"] == {"snapshot_id": snapshot["id"]}
+    assert restored.json()["used_bytes"] == 5
+    clone = server.volctl("create", "clone", "--size", "1G", "--from-volume", "data")
+    assert clone.code == 0, clone.err
+    assert "copied from:" in clone.out and f"volume {vol.id}" in clone.out
+    for args, code in (
+        (["--size", "4", "--from-snapshot", "daily"], 2),
+        (["--size", "1G", "--from-snapshot", "nope"], 3),
+        (["--size", "1G", "--from-volume", "nope"], 3),
+        (["--size", "1G", "--from-volume", "data", "--from-snapshot", "daily"], 2),
+    ):
+        result = server.volctl("create", "copy", *args)
+        assert result.code == code, result
+        assert "Traceback" not in result.err
+
+    assert server.volctl("rm", "data").code == 0
+    assert f"{vol.id} (deleted)" in server.volctl("snapshot", "ls").out
+    assert server.volctl("snapshot", "rm", "daily").code == 0
+    assert server.volctl("snapshot", "rm", "daily").code == 0
+    assert server.volctl("-o", "json", "snapshot", "ls").json() == []
+    names = [v["name"] for v in server.volctl("-o", "json", "ls").json()]
+    assert names == ["clone", "other", "restored"]
 
 
 def test_ls_walks_every_page(server: StorageServer) -> None:

@@ -64,6 +64,26 @@ class VolumeAdminStub:
                 request_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.GetCapacityRequest.SerializeToString,
                 response_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.Capacity.FromString,
                 _registered_method=True)
+        self.CreateSnapshot = channel.unary_unary(
+                '/netvol.v1.VolumeAdmin/CreateSnapshot',
+                request_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.CreateSnapshotRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.Snapshot.FromString,
+                _registered_method=True)
+        self.GetSnapshot = channel.unary_unary(
+                '/netvol.v1.VolumeAdmin/GetSnapshot',
+                request_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.GetSnapshotRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.Snapshot.FromString,
+                _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/netvol.v1.VolumeAdmin/ListSnapshots',
+                request_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.ListSnapshotsResponse.FromString,
+                _registered_method=True)
+        self.DeleteSnapshot = channel.unary_unary(
+                '/netvol.v1.VolumeAdmin/DeleteSnapshot',
+                request_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.DeleteSnapshotRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.DeleteSnapshotResponse.FromString,
+                _registered_method=True)
 
 
 class VolumeAdminServicer:
@@ -111,6 +131,38 @@ class VolumeAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSnapshot(self, request, context):
+        """Takes a snapshot: a copy of the volume's files as they are when it commits,
+        which no later change of the volume alters. The copy is of metadata; the
+        file data (immutable blobs) is shared. Idempotent: the same name and source
+        volume return the existing snapshot; the same name with another source
+        fails with ALREADY_EXISTS. Data a client has buffered but not yet written
+        to the server is not in it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """Lists snapshots ordered by name, a page at a time, optionally filtered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSnapshot(self, request, context):
+        """Deletes a snapshot. Deleting a snapshot that does not exist succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VolumeAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +195,26 @@ def add_VolumeAdminServicer_to_server(servicer, server):
                     servicer.GetCapacity,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.GetCapacityRequest.FromString,
                     response_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.Capacity.SerializeToString,
+            ),
+            'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSnapshot,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.CreateSnapshotRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.Snapshot.SerializeToString,
+            ),
+            'GetSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSnapshot,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.GetSnapshotRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.Snapshot.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'DeleteSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSnapshot,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_admin__pb2.DeleteSnapshotRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_admin__pb2.DeleteSnapshotResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +379,114 @@ class VolumeAdmin:
             '/netvol.v1.VolumeAdmin/GetCapacity',
             proto_dot_netvol_dot_v1_dot_admin__pb2.GetCapacityRequest.SerializeToString,
             proto_dot_netvol_dot_v1_dot_admin__pb2.Capacity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.VolumeAdmin/CreateSnapshot',
+            proto_dot_netvol_dot_v1_dot_admin__pb2.CreateSnapshotRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_admin__pb2.Snapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.VolumeAdmin/GetSnapshot',
+            proto_dot_netvol_dot_v1_dot_admin__pb2.GetSnapshotRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_admin__pb2.Snapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.VolumeAdmin/ListSnapshots',
+            proto_dot_netvol_dot_v1_dot_admin__pb2.ListSnapshotsRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_admin__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.VolumeAdmin/DeleteSnapshot',
+            proto_dot_netvol_dot_v1_dot_admin__pb2.DeleteSnapshotRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_admin__pb2.DeleteSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,19 @@ class VolumeAdminStub:
     """Deletes a volume and its data. Deleting a volume that does not exist succeeds."""
     GetCapacity: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetCapacityRequest, _admin_pb2.Capacity]
     """What the server holds and can still hold."""
+    CreateSnapshot: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateSnapshotRequest, _admin_pb2.Snapshot]
+    """Takes a snapshot: a copy of the volume's files as they are when it commits,
+    which no later change of the volume alters. The copy is of metadata; the
+    file data (immutable blobs) is shared. Idempotent: the same name and source
+    volume return the existing snapshot; the same name with another source
+    fails with ALREADY_EXISTS. Data a client has buffered but not yet written
+    to the server is not in it.
+    """
+    GetSnapshot: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSnapshotRequest, _admin_pb2.Snapshot]
+    ListSnapshots: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListSnapshotsRequest, _admin_pb2.ListSnapshotsResponse]
+    """Lists snapshots ordered by name, a page at a time, optionally filtered."""
+    DeleteSnapshot: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeleteSnapshotRequest, _admin_pb2.DeleteSnapshotResponse]
+    """Deletes a snapshot. Deleting a snapshot that does not exist succeeds."""
 
 @_typing.type_check_only
 class VolumeAdminAsyncStub(VolumeAdminStub):
@@ -63,6 +76,19 @@ class VolumeAdminAsyncStub(VolumeAdminStub):
     """Deletes a volume and its data. Deleting a volume that does not exist succeeds."""
     GetCapacity: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetCapacityRequest, _admin_pb2.Capacity]  # type: ignore[assignment]
     """What the server holds and can still hold."""
+    CreateSnapshot: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateSnapshotRequest, _admin_pb2.Snapshot]  # type: ignore[assignment]
+    """Takes a snapshot: a copy of the volume's files as they are when it commits,
+    which no later change of the volume alters. The copy is of metadata; the
+    file data (immutable blobs) is shared. Idempotent: the same name and source
+    volume return the existing snapshot; the same name with another source
+    fails with ALREADY_EXISTS. Data a client has buffered but not yet written
+    to the server is not in it.
+    """
+    GetSnapshot: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSnapshotRequest, _admin_pb2.Snapshot]  # type: ignore[assignment]
+    ListSnapshots: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListSnapshotsRequest, _admin_pb2.ListSnapshotsResponse]  # type: ignore[assignment]
+    """Lists snapshots ordered by name, a page at a time, optionally filtered."""
+    DeleteSnapshot: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeleteSnapshotRequest, _admin_pb2.DeleteSnapshotResponse]  # type: ignore[assignment]
+    """Deletes a snapshot. Deleting a snapshot that does not exist succeeds."""
 
 class VolumeAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -113,5 +139,42 @@ class VolumeAdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.Capacity, _abc.Awaitable[_admin_pb2.Capacity]]:
         """What the server holds and can still hold."""
+
+    @_abc_1.abstractmethod
+    def CreateSnapshot(
+        self,
+        request: _admin_pb2.CreateSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Snapshot, _abc.Awaitable[_admin_pb2.Snapshot]]:
+        """Takes a snapshot: a copy of the volume's files as they are when it commits,
+        which no later change of the volume alters. The copy is of metadata; the
+        file data (immutable blobs) is shared. Idempotent: the same name and source
+        volume return the existing snapshot; the same name with another source
+        fails with ALREADY_EXISTS. Data a client has buffered but not yet written
+        to the server is not in it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSnapshot(
+        self,
+        request: _admin_pb2.GetSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Snapshot, _abc.Awaitable[_admin_pb2.Snapshot]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSnapshots(
+        self,
+        request: _admin_pb2.ListSnapshotsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListSnapshotsResponse, _abc.Awaitable[_admin_pb2.ListSnapshotsResponse]]:
+        """Lists snapshots ordered by name, a page at a time, optionally filtered."""
+
+    @_abc_1.abstractmethod
+    def DeleteSnapshot(
+        self,
+        request: _admin_pb2.DeleteSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.DeleteSnapshotResponse, _abc.Awaitable[_admin_pb2.DeleteSnapshotResponse]]:
+        """Deletes a snapshot. Deleting a snapshot that does not exist succeeds."""
 
 def add_VolumeAdminServicer_to_server(servicer: VolumeAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -16,6 +16,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -26,6 +27,31 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _LockKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LockKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LockKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LOCK_KIND_UNSPECIFIED: _LockKind.ValueType  # 0
+    LOCK_KIND_RECORD: _LockKind.ValueType  # 1
+    """fcntl F_SETLK/F_SETLKW: byte ranges, owned by a process (its file table)."""
+    LOCK_KIND_FLOCK: _LockKind.ValueType  # 2
+    """flock: the whole file, owned by an open file description. Record locks
+    and flock locks never conflict with each other, as on Linux.
+    """
+
+class LockKind(_LockKind, metaclass=_LockKindEnumTypeWrapper): ...
+
+LOCK_KIND_UNSPECIFIED: LockKind.ValueType  # 0
+LOCK_KIND_RECORD: LockKind.ValueType  # 1
+"""fcntl F_SETLK/F_SETLKW: byte ranges, owned by a process (its file table)."""
+LOCK_KIND_FLOCK: LockKind.ValueType  # 2
+"""flock: the whole file, owned by an open file description. Record locks
+and flock locks never conflict with each other, as on Linux.
+"""
+Global___LockKind: _TypeAlias = LockKind  # noqa: Y015
 
 @_typing.final
 class Attr(_message.Message):
@@ -903,3 +929,332 @@ class RemoveXattrResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveXattrResponse: _TypeAlias = RemoveXattrResponse  # noqa: Y015
+
+@_typing.final
+class OpenLockSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    client: _builtins.str
+    """Who holds the session (host and mount point), for people reading the tables."""
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        client: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenLockSessionRequest: _TypeAlias = OpenLockSessionRequest  # noqa: Y015
+
+@_typing.final
+class OpenLockSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    LEASE_SECONDS_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    lease_seconds: _builtins.float
+    """A session not renewed for this long loses its locks."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        lease_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_seconds", b"lease_seconds", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenLockSessionResponse: _TypeAlias = OpenLockSessionResponse  # noqa: Y015
+
+@_typing.final
+class RenewLockSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    session_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenewLockSessionRequest: _TypeAlias = RenewLockSessionRequest  # noqa: Y015
+
+@_typing.final
+class RenewLockSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RENEWED_FIELD_NUMBER: _builtins.int
+    renewed: _builtins.bool
+    """False when the lease had run out: the session and its locks are gone."""
+    def __init__(
+        self,
+        *,
+        renewed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["renewed", b"renewed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenewLockSessionResponse: _TypeAlias = RenewLockSessionResponse  # noqa: Y015
+
+@_typing.final
+class CloseLockSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    session_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseLockSessionRequest: _TypeAlias = CloseLockSessionRequest  # noqa: Y015
+
+@_typing.final
+class CloseLockSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseLockSessionResponse: _TypeAlias = CloseLockSessionResponse  # noqa: Y015
+
+@_typing.final
+class Lock(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    EXCLUSIVE_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    LENGTH_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    kind: Global___LockKind.ValueType
+    exclusive: _builtins.bool
+    """A write lock; a read (shared) lock when false."""
+    start: _builtins.int
+    length: _builtins.int
+    """0: up to the end of the file, however far it grows."""
+    owner: _builtins.int
+    """The kernel's lock owner, unique within a session."""
+    pid: _builtins.int
+    """The process that took the lock; reported as 0 for other sessions' locks,
+    whose process numbers mean nothing on the caller's node.
+    """
+    def __init__(
+        self,
+        *,
+        kind: Global___LockKind.ValueType = ...,
+        exclusive: _builtins.bool = ...,
+        start: _builtins.int = ...,
+        length: _builtins.int = ...,
+        owner: _builtins.int = ...,
+        pid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exclusive", b"exclusive", "kind", b"kind", "length", b"length", "owner", b"owner", "pid", b"pid", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Lock: _TypeAlias = Lock  # noqa: Y015
+
+@_typing.final
+class AcquireLockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    INO_FIELD_NUMBER: _builtins.int
+    LOCK_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    session_id: _builtins.str
+    ino: _builtins.int
+    @_builtins.property
+    def lock(self) -> Global___Lock: ...
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        ino: _builtins.int = ...,
+        lock: Global___Lock | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lock", b"lock"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ino", b"ino", "lock", b"lock", "session_id", b"session_id", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireLockRequest: _TypeAlias = AcquireLockRequest  # noqa: Y015
+
+@_typing.final
+class AcquireLockResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANTED_FIELD_NUMBER: _builtins.int
+    CONFLICT_FIELD_NUMBER: _builtins.int
+    granted: _builtins.bool
+    @_builtins.property
+    def conflict(self) -> Global___Lock:
+        """When not granted: a lock that stands in the way."""
+
+    def __init__(
+        self,
+        *,
+        granted: _builtins.bool = ...,
+        conflict: Global___Lock | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "granted", b"granted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireLockResponse: _TypeAlias = AcquireLockResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseLockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    INO_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    LENGTH_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    session_id: _builtins.str
+    ino: _builtins.int
+    kind: Global___LockKind.ValueType
+    owner: _builtins.int
+    start: _builtins.int
+    length: _builtins.int
+    """0: up to the end of the file."""
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        ino: _builtins.int = ...,
+        kind: Global___LockKind.ValueType = ...,
+        owner: _builtins.int = ...,
+        start: _builtins.int = ...,
+        length: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ino", b"ino", "kind", b"kind", "length", b"length", "owner", b"owner", "session_id", b"session_id", "start", b"start", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseLockRequest: _TypeAlias = ReleaseLockRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseLockResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNER_HOLDS_MORE_FIELD_NUMBER: _builtins.int
+    owner_holds_more: _builtins.bool
+    """Whether the owner still holds locks of this kind, on any file."""
+    def __init__(
+        self,
+        *,
+        owner_holds_more: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner_holds_more", b"owner_holds_more"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseLockResponse: _TypeAlias = ReleaseLockResponse  # noqa: Y015
+
+@_typing.final
+class TestLockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    INO_FIELD_NUMBER: _builtins.int
+    LOCK_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    session_id: _builtins.str
+    """Locks of this session's other owners conflict too; empty when the caller has none."""
+    ino: _builtins.int
+    @_builtins.property
+    def lock(self) -> Global___Lock: ...
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        ino: _builtins.int = ...,
+        lock: Global___Lock | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lock", b"lock"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ino", b"ino", "lock", b"lock", "session_id", b"session_id", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestLockRequest: _TypeAlias = TestLockRequest  # noqa: Y015
+
+@_typing.final
+class TestLockResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFLICT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conflict(self) -> Global___Lock:
+        """Absent when nothing conflicts."""
+
+    def __init__(
+        self,
+        *,
+        conflict: Global___Lock | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestLockResponse: _TypeAlias = TestLockResponse  # noqa: Y015

@@ -792,3 +792,309 @@ class Filesystem:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class LocksStub:
+    """Advisory locks: fcntl record locks and flock, shared by every node that
+    mounts the volume. A mount holds its locks through a lock session; when the
+    session's lease runs out (the mount died or was cut off), its locks are
+    dropped. Calls never wait: a client that must wait for a lock asks again.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.OpenLockSession = channel.unary_unary(
+                '/netvol.v1.Locks/OpenLockSession',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.OpenLockSessionRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.OpenLockSessionResponse.FromString,
+                _registered_method=True)
+        self.RenewLockSession = channel.unary_unary(
+                '/netvol.v1.Locks/RenewLockSession',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenewLockSessionRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenewLockSessionResponse.FromString,
+                _registered_method=True)
+        self.CloseLockSession = channel.unary_unary(
+                '/netvol.v1.Locks/CloseLockSession',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionResponse.FromString,
+                _registered_method=True)
+        self.AcquireLock = channel.unary_unary(
+                '/netvol.v1.Locks/AcquireLock',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockResponse.FromString,
+                _registered_method=True)
+        self.ReleaseLock = channel.unary_unary(
+                '/netvol.v1.Locks/ReleaseLock',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.ReleaseLockRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.ReleaseLockResponse.FromString,
+                _registered_method=True)
+        self.TestLock = channel.unary_unary(
+                '/netvol.v1.Locks/TestLock',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.TestLockRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.TestLockResponse.FromString,
+                _registered_method=True)
+
+
+class LocksServicer:
+    """Advisory locks: fcntl record locks and flock, shared by every node that
+    mounts the volume. A mount holds its locks through a lock session; when the
+    session's lease runs out (the mount died or was cut off), its locks are
+    dropped. Calls never wait: a client that must wait for a lock asks again.
+    """
+
+    def OpenLockSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewLockSession(self, request, context):
+        """Extends the lease. A session whose lease ran out is gone with its locks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseLockSession(self, request, context):
+        """Drops the session and its locks; closing a session that is gone succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcquireLock(self, request, context):
+        """Takes the lock unless another owner's lock conflicts. The owner's own locks
+        of the same kind in the range are replaced, as fcntl and flock do. Fails
+        with ENOLCK when the session is gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseLock(self, request, context):
+        """Unlocks a range of an owner's locks, splitting any that reach beyond it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestLock(self, request, context):
+        """F_GETLK: the first lock of another owner that would conflict, if any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LocksServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'OpenLockSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenLockSession,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.OpenLockSessionRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.OpenLockSessionResponse.SerializeToString,
+            ),
+            'RenewLockSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLockSession,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenewLockSessionRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenewLockSessionResponse.SerializeToString,
+            ),
+            'CloseLockSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseLockSession,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionResponse.SerializeToString,
+            ),
+            'AcquireLock': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireLock,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockResponse.SerializeToString,
+            ),
+            'ReleaseLock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseLock,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.ReleaseLockRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.ReleaseLockResponse.SerializeToString,
+            ),
+            'TestLock': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestLock,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.TestLockRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.TestLockResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'netvol.v1.Locks', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('netvol.v1.Locks', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Locks:
+    """Advisory locks: fcntl record locks and flock, shared by every node that
+    mounts the volume. A mount holds its locks through a lock session; when the
+    session's lease runs out (the mount died or was cut off), its locks are
+    dropped. Calls never wait: a client that must wait for a lock asks again.
+    """
+
+    @staticmethod
+    def OpenLockSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/OpenLockSession',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.OpenLockSessionRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.OpenLockSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewLockSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/RenewLockSession',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenewLockSessionRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenewLockSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseLockSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/CloseLockSession',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireLock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/AcquireLock',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseLock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/ReleaseLock',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.ReleaseLockRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.ReleaseLockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestLock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/TestLock',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.TestLockRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.TestLockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -233,3 +233,112 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_filesystem_pb2.RemoveXattrResponse, _abc.Awaitable[_filesystem_pb2.RemoveXattrResponse]]: ...
 
 def add_FilesystemServicer_to_server(servicer: FilesystemServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class LocksStub:
+    """Advisory locks: fcntl record locks and flock, shared by every node that
+    mounts the volume. A mount holds its locks through a lock session; when the
+    session's lease runs out (the mount died or was cut off), its locks are
+    dropped. Calls never wait: a client that must wait for a lock asks again.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> LocksAsyncStub: ...
+    OpenLockSession: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.OpenLockSessionRequest, _filesystem_pb2.OpenLockSessionResponse]
+    RenewLockSession: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.RenewLockSessionRequest, _filesystem_pb2.RenewLockSessionResponse]
+    """Extends the lease. A session whose lease ran out is gone with its locks."""
+    CloseLockSession: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.CloseLockSessionRequest, _filesystem_pb2.CloseLockSessionResponse]
+    """Drops the session and its locks; closing a session that is gone succeeds."""
+    AcquireLock: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.AcquireLockRequest, _filesystem_pb2.AcquireLockResponse]
+    """Takes the lock unless another owner's lock conflicts. The owner's own locks
+    of the same kind in the range are replaced, as fcntl and flock do. Fails
+    with ENOLCK when the session is gone.
+    """
+    ReleaseLock: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.ReleaseLockRequest, _filesystem_pb2.ReleaseLockResponse]
+    """Unlocks a range of an owner's locks, splitting any that reach beyond it."""
+    TestLock: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.TestLockRequest, _filesystem_pb2.TestLockResponse]
+    """F_GETLK: the first lock of another owner that would conflict, if any."""
+
+@_typing.type_check_only
+class LocksAsyncStub(LocksStub):
+    """Advisory locks: fcntl record locks and flock, shared by every node that
+    mounts the volume. A mount holds its locks through a lock session; when the
+    session's lease runs out (the mount died or was cut off), its locks are
+    dropped. Calls never wait: a client that must wait for a lock asks again.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    OpenLockSession: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.OpenLockSessionRequest, _filesystem_pb2.OpenLockSessionResponse]  # type: ignore[assignment]
+    RenewLockSession: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.RenewLockSessionRequest, _filesystem_pb2.RenewLockSessionResponse]  # type: ignore[assignment]
+    """Extends the lease. A session whose lease ran out is gone with its locks."""
+    CloseLockSession: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.CloseLockSessionRequest, _filesystem_pb2.CloseLockSessionResponse]  # type: ignore[assignment]
+    """Drops the session and its locks; closing a session that is gone succeeds."""
+    AcquireLock: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.AcquireLockRequest, _filesystem_pb2.AcquireLockResponse]  # type: ignore[assignment]
+    """Takes the lock unless another owner's lock conflicts. The owner's own locks
+    of the same kind in the range are replaced, as fcntl and flock do. Fails
+    with ENOLCK when the session is gone.
+    """
+    ReleaseLock: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.ReleaseLockRequest, _filesystem_pb2.ReleaseLockResponse]  # type: ignore[assignment]
+    """Unlocks a range of an owner's locks, splitting any that reach beyond it."""
+    TestLock: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.TestLockRequest, _filesystem_pb2.TestLockResponse]  # type: ignore[assignment]
+    """F_GETLK: the first lock of another owner that would conflict, if any."""
+
+class LocksServicer(metaclass=_abc_1.ABCMeta):
+    """Advisory locks: fcntl record locks and flock, shared by every node that
+    mounts the volume. A mount holds its locks through a lock session; when the
+    session's lease runs out (the mount died or was cut off), its locks are
+    dropped. Calls never wait: a client that must wait for a lock asks again.
+    """
+
+    @_abc_1.abstractmethod
+    def OpenLockSession(
+        self,
+        request: _filesystem_pb2.OpenLockSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.OpenLockSessionResponse, _abc.Awaitable[_filesystem_pb2.OpenLockSessionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RenewLockSession(
+        self,
+        request: _filesystem_pb2.RenewLockSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.RenewLockSessionResponse, _abc.Awaitable[_filesystem_pb2.RenewLockSessionResponse]]:
+        """Extends the lease. A session whose lease ran out is gone with its locks."""
+
+    @_abc_1.abstractmethod
+    def CloseLockSession(
+        self,
+        request: _filesystem_pb2.CloseLockSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.CloseLockSessionResponse, _abc.Awaitable[_filesystem_pb2.CloseLockSessionResponse]]:
+        """Drops the session and its locks; closing a session that is gone succeeds."""
+
+    @_abc_1.abstractmethod
+    def AcquireLock(
+        self,
+        request: _filesystem_pb2.AcquireLockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.AcquireLockResponse, _abc.Awaitable[_filesystem_pb2.AcquireLockResponse]]:
+        """Takes the lock unless another owner's lock conflicts. The owner's own locks
+        of the same kind in the range are replaced, as fcntl and flock do. Fails
+        with ENOLCK when the session is gone.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseLock(
+        self,
+        request: _filesystem_pb2.ReleaseLockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.ReleaseLockResponse, _abc.Awaitable[_filesystem_pb2.ReleaseLockResponse]]:
+        """Unlocks a range of an owner's locks, splitting any that reach beyond it."""
+
+    @_abc_1.abstractmethod
+    def TestLock(
+        self,
+        request: _filesystem_pb2.TestLockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.TestLockResponse, _abc.Awaitable[_filesystem_pb2.TestLockResponse]]:
+        """F_GETLK: the first lock of another owner that would conflict, if any."""
+
+def add_LocksServicer_to_server(servicer: LocksServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

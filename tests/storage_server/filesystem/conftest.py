@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from storage_server.db import Database, make_engine
 from tests.conftest import BACKENDS
 from tests.harness.postgres import fresh_database
 from tests.harness.server import StorageServer
@@ -54,6 +55,16 @@ def any_store_server(
     args = ("--inline-max", "0") if request.param == "blobs" else ()
     with _serving(tmp_path_factory.mktemp("server"), module_database_url, *args) as srv:
         yield srv
+
+
+@pytest.fixture
+def db(server: StorageServer) -> Iterator[Database]:
+    """The metadata database of the test's own server, opened beside it."""
+    database = Database(make_engine(server.resolved_database_url))
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 @pytest.fixture

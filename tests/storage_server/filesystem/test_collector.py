@@ -4,15 +4,13 @@ ones stay; deleting a volume removes its namespace and frees its blobs."""
 import errno
 import random
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from proto.netvol.v1 import admin_pb2 as apb
 from proto.netvol.v1 import filesystem_pb2 as pb
-from storage_server.db import Database, make_engine
+from storage_server.db import Database
 from storage_server.filesystem import requests
 from storage_server.filesystem.blobs import LocalBlobStore
 from storage_server.filesystem.collector import collect
@@ -25,16 +23,6 @@ MiB = 1024 * 1024
 
 def blobs_on_disk(server: StorageServer) -> set[str]:
     return {p.name for p in server.blob_dir.glob("*/*")}
-
-
-@pytest.fixture
-def db(server: StorageServer) -> Iterator[Database]:
-    """The server's own metadata database, opened beside it."""
-    database = Database(make_engine(server.resolved_database_url))
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def test_collect_keeps_referenced_blobs(server: StorageServer, db: Database) -> None:
@@ -109,6 +97,34 @@ def test_delete_volume_removes_namespace_and_frees_blobs(
     assert collect(db, LocalBlobStore(server.blob_dir), grace_seconds=0) == 1
     assert len(blobs_on_disk(server)) == 1
     assert keeper.read(kept.ino) == b"k" * MiB
+
+
+def test_blobs_stay_while_a_snapshot_or_a_copy_names_them(
+    server: StorageServer, db: Database
+) -> None:
+    admin = server.admin()
+    store = LocalBlobStore(server.blob_dir)
+    vol = Volume(server)
+    data = random.Random(5).randbytes(2 * MiB)
+    vol.create("f", data)
+    snapshot = admin.CreateSnapshot(
+        apb.CreateSnapshotRequest(name="s", source_volume=apb.VolumeRef(id=vol.id))
+    )
+    admin.DeleteVolume(apb.DeleteVolumeRequest(volume=apb.VolumeRef(id=vol.id)))
+    assert collect(db, store, grace_seconds=0) == 0
+
+    source = apb.ContentSource(snapshot=apb.SnapshotRef(id=snapshot.id))
+    restored = Volume(server, source=source)
+    admin.DeleteSnapshot(apb.DeleteSnapshotRequest(snapshot=apb.SnapshotRef(id=snapshot.id)))
+    assert collect(db, store, grace_seconds=0) == 0
+    assert sha256(restored.read(restored.lookup("f").ino)) == sha256(data)
+
+    admin.DeleteVolume(apb.DeleteVolumeRequest(volume=apb.VolumeRef(id=restored.id)))
+    assert collect(db, store, grace_seconds=0) == 1
+    assert not blobs_on_disk(server)
+    with db.read() as session:
+        for table in ("volumes", "snapshots", "inodes", "slices"):
+            assert session.scalar(sa.text(f"SELECT count(*) FROM {table}")) == 0, table
 
 
 def test_expired_request_ids_are_forgotten(server: StorageServer, db: Database) -> None:

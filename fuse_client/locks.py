@@ -1,0 +1,309 @@
+"""Advisory locks of a mount: fcntl record locks and flock, held on the storage
+server so that they exclude processes on every node that mounts the volume.
+
+The kernel names each lock's owner (lock_owner: the process's file table for
+record locks, the open file for flock) and says when an owner's locks go:
+libfuse turns every close into an unlock of the owner's record locks on that
+file, and the last close of an open file that used flock comes with
+flock_release. So that a close costs no round trip, the mount remembers which
+owners may hold locks and asks the server about those only.
+
+The server never waits. A lock that must wait (F_SETLKW, flock without
+LOCK_NB) is asked for again with backoff until it is granted or its process
+gets a signal (EINTR). Locks live in a lock session, opened by the first lock
+and renewed by a heartbeat; if the lease runs out all the same (the mount was
+cut off for longer), the server has dropped the locks: that is logged, and the
+next lock opens a new session.
+"""
+
+import errno
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from fuse_client.remote import Remote
+from proto.netvol.v1 import filesystem_pb2 as pb
+from proto.netvol.v1 import filesystem_pb2_grpc
+from storage_server.periodic import Periodic
+
+log = logging.getLogger(__name__)
+
+RECORD = pb.LOCK_KIND_RECORD
+FLOCK = pb.LOCK_KIND_FLOCK
+FIRST_POLL_SECONDS = 0.01
+MAX_POLL_SECONDS = 0.5
+# How often a waiting lock looks whether its process got a signal.
+INTERRUPT_CHECK_SECONDS = 0.05
+CLOSE_SECONDS = 5.0
+# Lock calls of one owner run one at a time; owners share this many mutexes.
+STRIPES = 64
+# A waiting lock holds one of libfuse's worker threads. The mount keeps threads
+# for everything else, the unlock that ends a wait among it; a waiter beyond
+# this many gets ENOLCK rather than hang the mount.
+MAX_WAITERS = 192
+FUSE_THREADS = MAX_WAITERS + 64
+
+
+@dataclass(frozen=True)
+class Record:
+    """A struct flock as libfuse hands it over (l_whence is always SEEK_SET)."""
+
+    type: int  # F_RDLCK, F_WRLCK or F_UNLCK
+    start: int
+    length: int  # 0: to the end of the file
+    pid: int
+
+
+class LockRemote(Remote):
+    """The Locks calls of one volume; lock calls wait out an unreachable server
+    as every call of a hard mount does."""
+
+    def __init__(self, channel: grpc.Channel, volume_id: str, io_timeout: float) -> None:
+        super().__init__(channel, volume_id, io_timeout)
+        self._locks = filesystem_pb2_grpc.LocksStub(channel)
+
+    def open_session(self, client: str) -> pb.OpenLockSessionResponse:
+        request = pb.OpenLockSessionRequest(volume_id=self.volume_id, client=client)
+        return self._unary(self._locks.OpenLockSession, request)
+
+    def renew_session(self, session_id: str, timeout: float) -> bool:
+        """One try (grpc.RpcError if it fails): the heartbeat tries again anyway."""
+        request = pb.RenewLockSessionRequest(volume_id=self.volume_id, session_id=session_id)
+        return self._locks.RenewLockSession(request, timeout=timeout).renewed
+
+    def close_session(self, session_id: str, timeout: float) -> None:
+        request = pb.CloseLockSessionRequest(volume_id=self.volume_id, session_id=session_id)
+        self._locks.CloseLockSession(request, timeout=timeout)
+
+    def acquire(self, session_id: str, ino: int, lock: pb.Lock) -> pb.AcquireLockResponse:
+        request = pb.AcquireLockRequest(
+            volume_id=self.volume_id, session_id=session_id, ino=ino, lock=lock
+        )
+        return self._unary(self._locks.AcquireLock, request)
+
+    def release(self, session_id: str, ino: int, lock: pb.Lock) -> bool:
+        """Unlock the range of `lock` (its type aside); say whether the owner holds more."""
+        request = pb.ReleaseLockRequest(
+            volume_id=self.volume_id,
+            session_id=session_id,
+            ino=ino,
+            kind=lock.kind,
+            owner=lock.owner,
+            start=lock.start,
+            length=lock.length,
+        )
+        return self._unary(self._locks.ReleaseLock, request).owner_holds_more
+
+    def test(self, session_id: str, ino: int, lock: pb.Lock) -> pb.Lock | None:
+        request = pb.TestLockRequest(
+            volume_id=self.volume_id, session_id=session_id, ino=ino, lock=lock
+        )
+        reply = self._unary(self._locks.TestLock, request)
+        return reply.conflict if reply.HasField("conflict") else None
+
+
+class LockSession:
+    """The mount's lock session: opened on first use, renewed by a heartbeat."""
+
+    def __init__(self, remote: LockRemote, client: str, on_lost: Callable[[], None]) -> None:
+        self._remote = remote
+        self._client = client
+        self._on_lost = on_lost
+        self._mutex = threading.Lock()
+        self._id = ""
+        self._heartbeat: Periodic | None = None
+        self._interval = 0.0
+
+    @property
+    def known(self) -> str:
+        """The session's id, or "" while there is none (and so no lock either)."""
+        return self._id
+
+    def current(self) -> str:
+        """The session's id, opening a session if there is none."""
+        with self._mutex:
+            if not self._id:
+                reply = self._remote.open_session(self._client)
+                self._id = reply.session_id
+                if self._heartbeat is None:
+                    self._interval = reply.lease_seconds / 4
+                    self._heartbeat = Periodic("lock-heartbeat", self._interval, self._renew)
+                    self._heartbeat.start()
+            return self._id
+
+    def lost(self, session_id: str) -> None:
+        """The server no longer knows `session_id`: its locks are gone."""
+        with self._mutex:
+            if self._id != session_id:
+                return  # another thread found out first
+            self._id = ""
+        log.error(
+            "lock session %s expired (the mount was cut off or stalled): the locks held "
+            "through this mount were dropped",
+            session_id,
+        )
+        self._on_lost()
+
+    def _renew(self) -> None:
+        session_id = self._id
+        if not session_id:
+            return
+        try:
+            renewed = self._remote.renew_session(session_id, self._interval)
+        except grpc.RpcError as exc:
+            log.warning("cannot renew lock session %s: %s", session_id, exc.code().name)
+            return
+        if not renewed:
+            self.lost(session_id)
+
+    def close(self) -> None:
+        """Drop the session and its locks now, rather than when its lease runs out."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        with self._mutex:
+            session_id, self._id = self._id, ""
+        if not session_id:
+            return
+        try:
+            self._remote.close_session(session_id, CLOSE_SECONDS)
+        except grpc.RpcError as exc:
+            log.warning(
+                "cannot close lock session %s (%s); its locks go when its lease runs out",
+                session_id,
+                exc.code().name,
+            )
+
+
+def _record_lock(owner: int, record: Record) -> pb.Lock:
+    return pb.Lock(
+        kind=RECORD,
+        exclusive=record.type == fcntl.F_WRLCK,
+        start=record.start,
+        length=record.length,
+        owner=owner,
+        pid=record.pid,
+    )
+
+
+class Locks:
+    """The lock calls of a mount; `ino_of` maps an open file handle to its inode,
+    `interrupted` says whether the process of the request being served got a signal."""
+
+    def __init__(
+        self,
+        remote: LockRemote,
+        client: str,
+        ino_of: Callable[[int], int],
+        interrupted: Callable[[], bool],
+    ) -> None:
+        self._remote = remote
+        self._session = LockSession(remote, client, on_lost=self._forget_all)
+        self._ino_of = ino_of
+        self._interrupted = interrupted
+        # (kind, owner) pairs that may hold locks on the server.
+        self._held: set[tuple[int, int]] = set()
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
+        self._waiters = threading.BoundedSemaphore(MAX_WAITERS)
+
+    def fcntl(self, fh: int, owner: int, cmd: int, record: Record) -> Record | None:
+        """F_SETLK, F_SETLKW or F_GETLK; F_GETLK answers with a Record."""
+        lock = _record_lock(owner, record)
+        if cmd == fcntl.F_GETLK:
+            return self._test(fh, lock)
+        if record.type == fcntl.F_UNLCK:
+            self._release(fh, lock)
+        else:
+            self._take(fh, lock, wait=cmd == fcntl.F_SETLKW)
+        return None
+
+    def flock(self, fh: int, owner: int, operation: int) -> None:
+        lock = pb.Lock(kind=FLOCK, exclusive=bool(operation & fcntl.LOCK_EX), owner=owner)
+        if operation & fcntl.LOCK_UN:
+            self._release(fh, lock)
+        else:
+            self._take(fh, lock, wait=not operation & fcntl.LOCK_NB)
+
+    def release_flock(self, fh: int, owner: int) -> None:
+        """The last close of an open file that used flock."""
+        self._release(fh, pb.Lock(kind=FLOCK, owner=owner))
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _stripe(self, key: tuple[int, int]) -> threading.Lock:
+        return self._stripes[hash(key) % STRIPES]
+
+    def _forget_all(self) -> None:
+        self._held.clear()
+
+    def _take(self, fh: int, lock: pb.Lock, wait: bool) -> None:
+        ino = self._ino_of(fh)
+        if self._try(ino, lock):
+            return
+        if not wait:
+            raise OSError(errno.EAGAIN, "locked by another owner")
+        if not self._waiters.acquire(blocking=False):
+            raise OSError(errno.ENOLCK, f"{MAX_WAITERS} processes already wait for locks here")
+        try:
+            delay = FIRST_POLL_SECONDS
+            while True:
+                self._pause(delay)
+                if self._try(ino, lock):
+                    return
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+        finally:
+            self._waiters.release()
+
+    def _try(self, ino: int, lock: pb.Lock) -> bool:
+        key = (lock.kind, lock.owner)
+        with self._stripe(key):
+            held_before = key in self._held
+            # Before asking: if the answer is lost, the lock may be granted all the same.
+            self._held.add(key)
+            session_id = self._session.current()
+            try:
+                reply = self._remote.acquire(session_id, ino, lock)
+            except OSError as exc:
+                if exc.errno != errno.ENOLCK:
+                    raise
+                self._session.lost(session_id)  # which forgot every holder
+                self._held.add(key)
+                reply = self._remote.acquire(self._session.current(), ino, lock)
+            if not reply.granted and not held_before:
+                self._held.discard(key)
+            return reply.granted
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._interrupted():
+                raise OSError(errno.EINTR, "interrupted while waiting for a lock")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, INTERRUPT_CHECK_SECONDS))
+
+    def _release(self, fh: int, lock: pb.Lock) -> None:
+        key = (lock.kind, lock.owner)
+        with self._stripe(key):
+            session_id = self._session.known
+            if key not in self._held or not session_id:
+                return  # the common close: this owner never locked anything
+            try:
+                ino = self._ino_of(fh)
+            except FileNotFoundError:
+                return  # the file is gone, and its locks with it
+            if not self._remote.release(session_id, ino, lock):
+                self._held.discard(key)
+
+    def _test(self, fh: int, lock: pb.Lock) -> Record:
+        found = self._remote.test(self._session.known, self._ino_of(fh), lock)
+        if found is None:
+            return Record(fcntl.F_UNLCK, lock.start, lock.length, 0)
+        kind = fcntl.F_WRLCK if found.exclusive else fcntl.F_RDLCK
+        return Record(kind, found.start, found.length, found.pid)
