@@ -183,6 +183,10 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def open(self, path: str, fi: Any) -> int:
         fi.fh, keep = self.fs.open(path, fi.flags)
         fi.keep_cache = int(keep)
+        if not keep:
+            # Close-to-open: without keep_cache the kernel drops its pages, but it
+            # would keep the size it caches (and clip reads to it) until it expires.
+            self.invalidate_path(path)
         return 0
 
     @_op

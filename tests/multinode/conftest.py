@@ -84,6 +84,15 @@ def checksums(directory: Path, names: Iterable[str]) -> dict[str, str]:
     return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in names}
 
 
+def both_hold(pair: "Pair", directory: str, acknowledged: dict[str, str]) -> None:
+    """Both nodes read every acknowledged file bit-exact. Each node wrote some of
+    them: a node sees the other's newest names once its cached entries and
+    listings have expired, within the attribute-cache bound."""
+    time.sleep(ATTR_TTL + 0.5)
+    for side in (pair.a, pair.b):
+        assert checksums(side.path / directory, acknowledged) == acknowledged
+
+
 @dataclass
 class Pair:
     """One volume published on both nodes, and the workers run on it."""

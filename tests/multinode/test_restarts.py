@@ -7,9 +7,8 @@ import time
 from proto.csi.v1 import csi_pb2 as csi
 from tests.harness.netns import Cluster
 from tests.multinode.conftest import (
-    ATTR_TTL,
     Pair,
-    checksums,
+    both_hold,
     new_dir,
     pair_on,
     start_writers,
@@ -29,12 +28,7 @@ def test_a_server_killed_with_9_loses_no_acknowledged_write(cluster: Cluster, sh
     assert [len(writer.said) for writer in writers] == stalled, "acknowledged without a server"
     cluster.server.start()
     wait_for_more(writers, max(stalled) + 3)
-    acknowledged = stop_writers(writers)
-    # Each node wrote half of the files: a node sees the other's newest names
-    # once its cached entries and listings have expired, within the bound.
-    time.sleep(ATTR_TTL + 0.5)
-    for side in (shared.a, shared.b):
-        assert checksums(side.path / directory, acknowledged) == acknowledged
+    both_hold(shared, directory, stop_writers(writers))
 
 
 def test_restarting_a_node_plugin_leaves_both_nodes_working(cluster: Cluster, shared: Pair) -> None:
@@ -53,9 +47,7 @@ def test_restarting_a_node_plugin_leaves_both_nodes_working(cluster: Cluster, sh
     )
     assert not stats.volume_condition.abnormal, stats.volume_condition.message
     assert shared.a.mount_pid() == mount_pid, "node A's volume was mounted again"
-    acknowledged = stop_writers(writers)
-    for side in (shared.a, shared.b):
-        assert checksums(side.path / directory, acknowledged) == acknowledged
+    both_hold(shared, directory, stop_writers(writers))
     assert (shared.b.path / directory / "while-down").read_text().startswith("node A's")
 
 
@@ -68,5 +60,4 @@ def test_data_outlives_unpublishing_everywhere(cluster: Cluster) -> None:
             acknowledged = stop_writers(writers)
         # Unpublished and unstaged on both nodes: no mount of the volume is left.
         with pair_on(cluster, volume_id) as pair:
-            for side in (pair.a, pair.b):
-                assert checksums(side.path / directory, acknowledged) == acknowledged
+            both_hold(pair, directory, acknowledged)

@@ -5,6 +5,7 @@ lease runs out."""
 import errno
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +170,15 @@ def test_an_owner_relocks_and_unlocks_parts_of_its_ranges(locking: Locking) -> N
     assert not b.granted(55, 1)
     assert a.release() is False
     assert b.granted(0, TO_END)
+
+
+def test_racing_sessions_get_one_lock_among_them(locking: Locking) -> None:
+    contenders = [locking.session() for _ in range(8)]
+    for _ in range(5):
+        with ThreadPoolExecutor(len(contenders)) as pool:
+            granted = list(pool.map(lambda owner: owner.granted(), contenders))
+        assert granted.count(True) == 1
+        contenders[granted.index(True)].release()
 
 
 def test_flock_and_record_locks_never_conflict(locking: Locking) -> None:
