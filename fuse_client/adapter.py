@@ -212,6 +212,10 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
         self.fs.fsync(fi.fh)
 
     @_op
+    def fsyncdir(self, path: str, datasync: int, fi: Any) -> None:
+        self.fs.fsyncdir()
+
+    @_op
     def release(self, path: str, fi: Any) -> None:
         self.fs.release(fi.fh)
 

@@ -3,8 +3,9 @@ bytes and OSErrors out. fuse_client.adapter puts it behind mfusepy.
 
 Consistency is close-to-open, as NFS promises: open asks the server for fresh
 attributes and drops cached data of a file whose data version changed; close
-(flush) and fsync return once buffered writes are stored. Between those points
-attributes and entries are cached for `attr_ttl` seconds.
+(flush) of a file opened for writing, and fsync, return once buffered writes
+and this mount's earlier changes are on the server's stable storage. Between
+those points attributes and entries are cached for `attr_ttl` seconds.
 """
 
 import errno
@@ -45,6 +46,7 @@ class OpenFile:
     ino: int
     path: str
     version: int
+    writable: bool
     next_offset: int = 0
     window: int = 1
 
@@ -175,7 +177,7 @@ class NetvolFS:
         return parent, name
 
     def _changed(self, parent: int) -> None:
-        """Our own change to a directory: its times and link count changed."""
+        """Our own change to a directory that did not answer its new attributes."""
         self.meta.drop_attr(parent)
 
     # --- attributes -------------------------------------------------------
@@ -261,11 +263,11 @@ class NetvolFS:
         request = pb.MakeNodeRequest(
             parent=parent, name=name, mode=mode, uid=uid, gid=gid, rdev=rdev, target=target
         )
-        attr = self._remote.make_node(request)
-        self._changed(parent)
-        self.meta.put_entry(parent, name, attr)
-        self.meta.put_xattr_names(attr.ino, frozenset())  # new: none yet
-        return attr
+        reply = self._remote.make_node(request)
+        self.meta.put_attr(reply.parent)
+        self.meta.put_entry(parent, name, reply.attr)
+        self.meta.put_xattr_names(reply.attr.ino, frozenset())  # new: none yet
+        return reply.attr
 
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> None:
         self._make(path, stat.S_IFDIR | stat.S_IMODE(mode), uid, gid)
@@ -282,8 +284,9 @@ class NetvolFS:
     def link(self, target_path: str, new_path: str) -> None:
         ino = self.resolve(target_path)
         parent, name = self._parent_of(new_path)
-        attr = self._remote.link(ino, parent, name)
-        self._changed(parent)
+        reply = self._remote.link(ino, parent, name)
+        attr = reply.attr
+        self.meta.put_attr(reply.parent)
         self.meta.put_entry(parent, name, attr)
         self._aliases.seen(ino, target_path, attr.nlink)
         self._aliases.seen(ino, new_path, attr.nlink)
@@ -315,7 +318,7 @@ class NetvolFS:
             return
         parent, name = self._parent_of(path)
         reply = self._remote.unlink(parent, name, directory)
-        self._changed(parent)
+        self.meta.put_attr(reply.parent)
         self.meta.put_name(parent, name, NEGATIVE)
         self.meta.drop_attr(reply.ino)
         self._aliases.forget(reply.ino, path)
@@ -337,8 +340,8 @@ class NetvolFS:
         new_parent, new_name = self._parent_of(new)
         moved = self._child(parent, name)
         reply = self._remote.rename(parent, name, new_parent, new_name, flags)
-        for directory in {parent, new_parent}:
-            self._changed(directory)
+        self.meta.put_attr(reply.parent)
+        self.meta.put_attr(reply.new_parent)
         exchanged = reply.replaced_ino if flags & RENAME_EXCHANGE else NEGATIVE
         self.meta.put_name(parent, name, exchanged)
         self.meta.put_name(new_parent, new_name, moved)
@@ -415,13 +418,13 @@ class NetvolFS:
                 # The kernel updated this path's pages as the data went through it.
                 self._note_page_cache(handle.path, attr)
 
-    def _open_handle(self, path: str, attr: pb.Attr) -> tuple[int, bool]:
+    def _open_handle(self, path: str, attr: pb.Attr, writable: bool) -> tuple[int, bool]:
         """A handle for a freshly fetched `attr`; says whether kernel-cached pages still hold."""
         self.data.set_version(attr.ino, attr.data_version)
         keep = self._page_cache.get(path) == (attr.ino, attr.data_version)
         self._note_page_cache(path, attr)
         fh = next(self._handles)
-        self._open[fh] = OpenFile(attr.ino, path, attr.data_version)
+        self._open[fh] = OpenFile(attr.ino, path, attr.data_version, writable)
         return fh, keep
 
     def _note_page_cache(self, path: str, attr: pb.Attr) -> None:
@@ -441,11 +444,11 @@ class NetvolFS:
             # Close-to-open: the server's attributes now, not the cached ones.
             attr = self._remote.getattr(ino)
             self.meta.put_attr(attr)
-        return self._open_handle(path, attr)
+        return self._open_handle(path, attr, writable=flags & os.O_ACCMODE != os.O_RDONLY)
 
     def create(self, path: str, mode: int, uid: int, gid: int) -> tuple[int, bool]:
         attr = self._make(path, stat.S_IFREG | stat.S_IMODE(mode), uid, gid)
-        return self._open_handle(path, attr)
+        return self._open_handle(path, attr, writable=True)
 
     def read(self, fh: int, size: int, offset: int) -> bytes:
         handle = self._open[fh]
@@ -489,7 +492,10 @@ class NetvolFS:
             writer.flush()
 
     def flush(self, fh: int) -> None:
-        self._flush_ino(self._open[fh].ino)
+        handle = self._open[fh]
+        self._flush_ino(handle.ino)
+        if handle.writable:
+            self._remote.sync()
 
     def release(self, fh: int) -> None:
         handle = self._open.pop(fh)
@@ -504,6 +510,10 @@ class NetvolFS:
 
     def fsync(self, fh: int) -> None:
         self._flush_ino(self._open[fh].ino)
+        self._remote.sync()
+
+    def fsyncdir(self) -> None:
+        self._remote.sync()
 
     def flush_all(self) -> None:
         for writer in list(self._writers.values()):

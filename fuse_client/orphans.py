@@ -42,7 +42,7 @@ class Orphans:
                         parent=self._root, name=NAME, mode=stat.S_IFDIR | 0o700
                     )
                     try:
-                        self._dir = self._remote.make_node(request).ino
+                        self._dir = self._remote.make_node(request).attr.ino
                     except FileExistsError:  # another node made it first
                         self._dir = self._remote.lookup(self._root, NAME).ino
             return self._dir

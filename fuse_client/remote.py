@@ -4,10 +4,16 @@ While the server is unreachable a call waits and retries (with the same
 request id, so the server applies it once) until it answers or the configured
 bound passes. Failures leave as OSError with the errno the server sent: this is
 the one place where gRPC errors become errnos.
+
+The server commits changes of names and attributes without waiting for its
+disk; a Write waits, and so does a Sync. Remote counts the changes it made
+since the last durable commit, so that close and fsync ask for a Sync only
+when something of this mount is not yet on stable storage.
 """
 
 import errno
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -57,6 +63,31 @@ class Remote:
         self.volume_id = volume_id
         # 0 waits for ever, as an NFS hard mount does.
         self._io_timeout = io_timeout
+        self._durability = threading.Lock()
+        self._changes = 0  # relaxed changes answered so far
+        self._durable = 0  # how many of them a durable commit covers
+
+    def _changed(self, reply: T) -> T:
+        with self._durability:
+            self._changes += 1
+        return reply
+
+    def _durable_call(self, call: Callable[[], T]) -> T:
+        """A call whose commit is durable: it covers every change answered before it."""
+        with self._durability:
+            covers = self._changes
+        reply = call()
+        with self._durability:
+            self._durable = max(self._durable, covers)
+        return reply
+
+    def sync(self) -> None:
+        """Return once every change this mount made is on the server's stable storage."""
+        with self._durability:
+            if self._durable == self._changes:
+                return
+        request = pb.SyncRequest(volume_id=self.volume_id, request_id=new_request_id())
+        self._durable_call(lambda: self._unary(self._stub.Sync, request))
 
     def _call(self, what: str, attempt: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -95,7 +126,7 @@ class Remote:
     def setattr(self, request: pb.SetAttrRequest) -> pb.Attr:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
-        return self._unary(self._stub.SetAttr, request)
+        return self._changed(self._unary(self._stub.SetAttr, request))
 
     def readdir(self, ino: int) -> Iterator[pb.DirEntry]:
         after = ""
@@ -107,12 +138,12 @@ class Remote:
                 return
             after = page.entries[-1].name
 
-    def make_node(self, request: pb.MakeNodeRequest) -> pb.Attr:
+    def make_node(self, request: pb.MakeNodeRequest) -> pb.EntryReply:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
-        return self._unary(self._stub.MakeNode, request)
+        return self._changed(self._unary(self._stub.MakeNode, request))
 
-    def link(self, ino: int, new_parent: int, new_name: str) -> pb.Attr:
+    def link(self, ino: int, new_parent: int, new_name: str) -> pb.EntryReply:
         request = pb.LinkRequest(
             volume_id=self.volume_id,
             request_id=new_request_id(),
@@ -120,7 +151,7 @@ class Remote:
             new_parent=new_parent,
             new_name=new_name,
         )
-        return self._unary(self._stub.Link, request)
+        return self._changed(self._unary(self._stub.Link, request))
 
     def unlink(self, parent: int, name: str, directory: bool) -> pb.UnlinkResponse:
         request = pb.UnlinkRequest(
@@ -130,7 +161,7 @@ class Remote:
             name=name,
             directory=directory,
         )
-        return self._unary(self._stub.Unlink, request)
+        return self._changed(self._unary(self._stub.Unlink, request))
 
     def rename(
         self, parent: int, name: str, new_parent: int, new_name: str, flags: int
@@ -144,7 +175,7 @@ class Remote:
             new_name=new_name,
             flags=flags,
         )
-        return self._unary(self._stub.Rename, request)
+        return self._changed(self._unary(self._stub.Rename, request))
 
     def readlink(self, ino: int) -> str:
         request = pb.ReadLinkRequest(volume_id=self.volume_id, ino=ino)
@@ -173,9 +204,11 @@ class Remote:
                     piece = bytes(view[start : start + WRITE_PIECE])
                     yield pb.WriteRequest(data=pb.WriteData(offset=offset + start, data=piece))
 
-        return self._call(
-            "Write",
-            lambda: self._stub.Write(messages(), timeout=ATTEMPT_SECONDS, wait_for_ready=True),
+        return self._durable_call(
+            lambda: self._call(
+                "Write",
+                lambda: self._stub.Write(messages(), timeout=ATTEMPT_SECONDS, wait_for_ready=True),
+            )
         )
 
     def statfs(self) -> pb.StatFsResponse:
@@ -198,13 +231,13 @@ class Remote:
             value=value,
             flags=flags,
         )
-        self._unary(self._stub.SetXattr, request)
+        self._changed(self._unary(self._stub.SetXattr, request))
 
     def removexattr(self, ino: int, name: str) -> None:
         request = pb.RemoveXattrRequest(
             volume_id=self.volume_id, request_id=new_request_id(), ino=ino, name=name
         )
-        self._unary(self._stub.RemoveXattr, request)
+        self._changed(self._unary(self._stub.RemoveXattr, request))
 
 
 def open_volume(channel: grpc.Channel, name: str, timeout: float) -> pb.OpenVolumeResponse:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,9 +24,10 @@ CONSISTENT_ATTEMPTS = 10
 
 
 def _prepare_sqlite(engine: Engine) -> None:
-    """WAL for concurrent readers, FULL sync so a commit survives power loss,
-    and transactions begun by us so writers take the lock up front (no
-    deadlock between two readers that both try to upgrade to writers)."""
+    """WAL for concurrent readers, FULL sync so a durable commit survives power
+    loss (NORMAL for a relaxed one), and transactions begun by us so writers
+    take the lock up front (no deadlock between two readers that both try to
+    upgrade to writers)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -40,7 +41,11 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        options = conn.get_execution_options()
+        if "sqlite_synchronous" in options:
+            # Read at commit time; it cannot change inside a transaction.
+            conn.exec_driver_sql(f"PRAGMA synchronous={options['sqlite_synchronous']}")
+        conn.exec_driver_sql(options.get("sqlite_begin", "BEGIN"))
 
 
 def make_engine(url: str) -> Engine:
@@ -67,13 +72,22 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 class Database:
-    """Sessions over one engine; `write()` is one transaction that takes the write lock."""
+    """Sessions over one engine; `write()` is one transaction that takes the write lock.
+
+    A durable write is on stable storage when its commit returns, and so is
+    every commit before it (the log is written in commit order). A relaxed
+    write skips waiting for the disk: it survives a crash of this process at
+    once, and a crash of the machine from the next durable commit on."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
+        writer = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._write = sessionmaker(
-            engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
+            writer.execution_options(sqlite_synchronous="FULL"), expire_on_commit=False
+        )
+        self._relaxed_write = sessionmaker(
+            writer.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
         )
         # SQLite's write lock already keeps other writers out; PostgreSQL's
         # default READ COMMITTED would let each statement see later commits.
@@ -92,8 +106,11 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        with self._write.begin() as session:
+    def write(self, durable: bool = True) -> Iterator[Session]:
+        maker = self._write if durable else self._relaxed_write
+        with maker.begin() as session:
+            if not durable and self.engine.dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
 
     def consistent_write(self, work: Callable[[Session], T]) -> T:

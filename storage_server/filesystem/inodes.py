@@ -41,9 +41,13 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-def _missing(session: Session, volume_id: str) -> NoReturn:
+def require_volume(session: Session, volume_id: str) -> None:
     if session.get(Volume, volume_id) is None:
         raise NotFound(f"volume id {volume_id!r} does not exist")
+
+
+def _missing(session: Session, volume_id: str) -> NoReturn:
+    require_volume(session, volume_id)
     raise FsError(errno.ENOENT, "no such file or directory")
 
 

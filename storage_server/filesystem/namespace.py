@@ -85,7 +85,8 @@ def make_node(
     gid: int,
     rdev: int,
     target: str,
-) -> Inode:
+) -> tuple[Inode, Inode]:
+    """Make a node named `name` in `parent`; return it and the directory."""
     kind = stat.S_IFMT(mode)
     if kind not in inodes.KINDS:
         raise FsError(errno.EINVAL, f"mode {mode:o} names no kind of file")
@@ -115,10 +116,13 @@ def make_node(
     if inodes.is_dir(node):
         directory.nlink += 1
     inodes.touch_directory(directory, node.ctime_ns)
-    return node
+    return node, directory
 
 
-def link(session: Session, volume_id: str, ino: int, new_parent: int, new_name: str) -> Inode:
+def link(
+    session: Session, volume_id: str, ino: int, new_parent: int, new_name: str
+) -> tuple[Inode, Inode]:
+    """Give the inode another name; return it and the directory of that name."""
     directory = _free_name(session, volume_id, new_parent, new_name)
     (node,) = inodes.lock(session, volume_id, ino)
     if inodes.is_dir(node):
@@ -128,13 +132,14 @@ def link(session: Session, volume_id: str, ino: int, new_parent: int, new_name: 
     node.nlink += 1
     node.ctime_ns = now
     inodes.touch_directory(directory, now)
-    return node
+    return node, directory
 
 
 def unlink(
     session: Session, volume_id: str, parent: int, name: str, *, directory: bool
-) -> tuple[int, int]:
-    """Remove a name (rmdir when `directory`); return its inode and that inode's link count."""
+) -> tuple[Inode, Inode]:
+    """Remove a name (rmdir when `directory`); return the inode it pointed at
+    (with its link count; deleted when that is 0) and the directory."""
     check_name(name)
     (parent_node,) = inodes.lock(session, volume_id, parent)
     inodes.require_directory(parent_node)
@@ -154,7 +159,7 @@ def unlink(
         parent_node.nlink -= 1
     inodes.touch_directory(parent_node, now)
     inodes.drop_link(session, volume_id, node, now)
-    return child, node.nlink
+    return node, parent_node
 
 
 def read_dir(

@@ -23,8 +23,9 @@ def rename(
     new_parent: int,
     new_name: str,
     flags: int,
-) -> int:
-    """Move a name; return the inode new_name pointed at before (0 when none)."""
+) -> tuple[int, Inode, Inode]:
+    """Move a name; return the inode new_name pointed at before (0 when none)
+    and both directories."""
     if flags not in (0, RENAME_NOREPLACE, RENAME_EXCHANGE):
         raise FsError(errno.EINVAL, f"unsupported rename flags {flags:#x}")
     check_name(name)
@@ -43,7 +44,7 @@ def rename(
         raise FsError(errno.EEXIST, f"{new_name!r} exists")
     if source_ino == target_ino:
         # Two names of one inode (or one name twice): POSIX says do nothing.
-        return 0
+        return 0, old_dir, new_dir
     locked = inodes.lock(session, volume_id, source_ino, *([target_ino] if target_ino else []))
     source, target = locked[0], locked[1] if target_ino else None
     if parent != new_parent:
@@ -69,7 +70,7 @@ def rename(
     source.ctime_ns = now
     inodes.touch_directory(old_dir, now)
     inodes.touch_directory(new_dir, now)
-    return target_ino or 0
+    return target_ino or 0, old_dir, new_dir
 
 
 def _check_not_below_itself(session: Session, moving: Inode, destination: int) -> None:

@@ -33,9 +33,15 @@ def _answer(stored: Request, reply: type[M]) -> M:
 
 
 def _attempt(
-    db: Database, volume_id: str, request_id: str, reply: type[M], work: Callable[[Session], M]
+    db: Database,
+    volume_id: str,
+    request_id: str,
+    reply: type[M],
+    work: Callable[[Session], M],
+    *,
+    durable: bool,
 ) -> M:
-    with db.write() as session:
+    with db.write(durable) as session:
         if not request_id:
             return work(session)
         stored = session.get(Request, (volume_id, request_id))
@@ -58,16 +64,23 @@ def _attempt(
 
 
 def run_once(
-    db: Database, volume_id: str, request_id: str, reply: type[M], work: Callable[[Session], M]
+    db: Database,
+    volume_id: str,
+    request_id: str,
+    reply: type[M],
+    work: Callable[[Session], M],
+    *,
+    durable: bool = True,
 ) -> M:
-    """Run `work` in a write transaction, once per request id; return its response."""
+    """Run `work` in a write transaction, once per request id; return its response.
+    `durable` says whether the commit waits for stable storage (see Database)."""
     if len(request_id) > REQUEST_ID_MAX_CHARS:
         raise InvalidArgument(f"request ids are at most {REQUEST_ID_MAX_CHARS} characters")
     attempts_left = _ATTEMPTS
     while True:
         attempts_left -= 1
         try:
-            return _attempt(db, volume_id, request_id, reply, work)
+            return _attempt(db, volume_id, request_id, reply, work, durable=durable)
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or not attempts_left:
                 raise

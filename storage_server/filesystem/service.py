@@ -1,6 +1,7 @@
 """The Filesystem gRPC service: translates messages to calls of the filesystem
 modules and back. Each call is one transaction; every mutation runs through
-requests.run_once, so a retried request is applied once."""
+requests.run_once, so a retried request is applied once. Only Write and Sync
+wait for stable storage; other mutations commit relaxed (see storage_server.db)."""
 
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -40,6 +41,10 @@ def attr_message(node: Inode) -> pb.Attr:
     )
 
 
+def _entry_reply(node: Inode, directory: Inode) -> pb.EntryReply:
+    return pb.EntryReply(attr=attr_message(node), parent=attr_message(directory))
+
+
 def _optional(message: Message, field: str) -> int | None:
     value: int = getattr(message, field)
     return value if message.HasField(field) else None
@@ -55,9 +60,15 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
         self._settings = settings
 
     def _once(
-        self, volume_id: str, request_id: str, reply: type[M], work: Callable[[Session], M]
+        self,
+        volume_id: str,
+        request_id: str,
+        reply: type[M],
+        work: Callable[[Session], M],
+        *,
+        durable: bool = False,
     ) -> M:
-        return requests.run_once(self._db, volume_id, request_id, reply, work)
+        return requests.run_once(self._db, volume_id, request_id, reply, work, durable=durable)
 
     def OpenVolume(
         self, request: pb.OpenVolumeRequest, context: grpc.ServicerContext
@@ -106,9 +117,9 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 more=more,
             )
 
-    def MakeNode(self, request: pb.MakeNodeRequest, context: grpc.ServicerContext) -> pb.Attr:
-        def work(session: Session) -> pb.Attr:
-            node = namespace.make_node(
+    def MakeNode(self, request: pb.MakeNodeRequest, context: grpc.ServicerContext) -> pb.EntryReply:
+        def work(session: Session) -> pb.EntryReply:
+            node, directory = namespace.make_node(
                 session,
                 request.volume_id,
                 request.parent,
@@ -119,35 +130,35 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 rdev=request.rdev,
                 target=request.target,
             )
-            return attr_message(node)
+            return _entry_reply(node, directory)
 
-        return self._once(request.volume_id, request.request_id, pb.Attr, work)
+        return self._once(request.volume_id, request.request_id, pb.EntryReply, work)
 
-    def Link(self, request: pb.LinkRequest, context: grpc.ServicerContext) -> pb.Attr:
-        def work(session: Session) -> pb.Attr:
-            node = namespace.link(
+    def Link(self, request: pb.LinkRequest, context: grpc.ServicerContext) -> pb.EntryReply:
+        def work(session: Session) -> pb.EntryReply:
+            node, directory = namespace.link(
                 session, request.volume_id, request.ino, request.new_parent, request.new_name
             )
-            return attr_message(node)
+            return _entry_reply(node, directory)
 
-        return self._once(request.volume_id, request.request_id, pb.Attr, work)
+        return self._once(request.volume_id, request.request_id, pb.EntryReply, work)
 
     def Unlink(self, request: pb.UnlinkRequest, context: grpc.ServicerContext) -> pb.UnlinkResponse:
         def work(session: Session) -> pb.UnlinkResponse:
-            ino, nlink = namespace.unlink(
+            node, directory = namespace.unlink(
                 session,
                 request.volume_id,
                 request.parent,
                 request.name,
                 directory=request.directory,
             )
-            return pb.UnlinkResponse(ino=ino, nlink=nlink)
+            return pb.UnlinkResponse(ino=node.id, nlink=node.nlink, parent=attr_message(directory))
 
         return self._once(request.volume_id, request.request_id, pb.UnlinkResponse, work)
 
     def Rename(self, request: pb.RenameRequest, context: grpc.ServicerContext) -> pb.RenameResponse:
         def work(session: Session) -> pb.RenameResponse:
-            replaced = rename.rename(
+            replaced, old_dir, new_dir = rename.rename(
                 session,
                 request.volume_id,
                 parent=request.parent,
@@ -156,7 +167,11 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 new_name=request.new_name,
                 flags=request.flags,
             )
-            return pb.RenameResponse(replaced_ino=replaced)
+            return pb.RenameResponse(
+                replaced_ino=replaced,
+                parent=attr_message(old_dir),
+                new_parent=attr_message(new_dir),
+            )
 
         return self._once(request.volume_id, request.request_id, pb.RenameResponse, work)
 
@@ -199,6 +214,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             header.request_id,
             pb.Attr,
             lambda s: attr_message(files.write(s, header.volume_id, header.ino, extents)),
+            durable=True,
         )
 
     def StatFs(self, request: pb.StatFsRequest, context: grpc.ServicerContext) -> pb.StatFsResponse:
@@ -246,3 +262,16 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             return pb.RemoveXattrResponse()
 
         return self._once(request.volume_id, request.request_id, pb.RemoveXattrResponse, work)
+
+    def Sync(self, request: pb.SyncRequest, context: grpc.ServicerContext) -> pb.SyncResponse:
+        if not request.request_id:
+            raise InvalidArgument("Sync needs a request id")
+
+        def work(session: Session) -> pb.SyncResponse:
+            # The request's record is the row this durable commit writes.
+            inodes.require_volume(session, request.volume_id)
+            return pb.SyncResponse()
+
+        return self._once(
+            request.volume_id, request.request_id, pb.SyncResponse, work, durable=True
+        )

@@ -62,6 +62,16 @@ class Volume:
         request_id: str = "",
         **fields: Any,
     ) -> pb.Attr:
+        return self.make_node(name, mode, parent, request_id, **fields).attr
+
+    def make_node(
+        self,
+        name: str,
+        mode: int = stat.S_IFREG | 0o644,
+        parent: int | None = None,
+        request_id: str = "",
+        **fields: Any,
+    ) -> pb.EntryReply:
         return self.fs.MakeNode(
             pb.MakeNodeRequest(
                 volume_id=self.id,
@@ -105,7 +115,7 @@ class Volume:
         parent = self.root if parent is None else parent
         return self.fs.Link(
             pb.LinkRequest(volume_id=self.id, ino=ino, new_parent=parent, new_name=name)
-        )
+        ).attr
 
     def rename(
         self,

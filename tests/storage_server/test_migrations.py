@@ -62,7 +62,7 @@ def test_first_schema_upgrades_in_place(tmp_path: Path, database_url: str) -> No
                 volume_id=volume_id, parent=opened.root_ino, name="new", mode=stat.S_IFREG | 0o644
             )
         )
-        assert made.ino != opened.root_ino
+        assert made.attr.ino != opened.root_ino
         assert fs.StatFs(fpb.StatFsRequest(volume_id=volume_id)).inodes == 2
     finally:
         server.stop()

@@ -10,6 +10,11 @@ once and answers as the first time did.
 
 A failed call carries the POSIX errno in the trailing metadata key
 "netvol-errno" besides its gRPC status code.
+
+Durability: a Write, and Sync, return once their change and every change
+committed before them is on stable storage. Other mutations commit without
+waiting for the disk: they survive a crash of the server process at once,
+and a crash of its machine from the next Write or Sync on.
 """
 
 from collections import abc as _abc
@@ -465,18 +470,24 @@ class UnlinkResponse(_message.Message):
 
     INO_FIELD_NUMBER: _builtins.int
     NLINK_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
     ino: _builtins.int
     """The inode the name pointed at, and its link count afterwards."""
     nlink: _builtins.int
+    @_builtins.property
+    def parent(self) -> Global___Attr:
+        """The directory after the change."""
+
     def __init__(
         self,
         *,
         ino: _builtins.int = ...,
         nlink: _builtins.int = ...,
+        parent: Global___Attr | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ino", b"ino", "nlink", b"nlink"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ino", b"ino", "nlink", b"nlink", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -525,20 +536,94 @@ class RenameResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REPLACED_INO_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    NEW_PARENT_FIELD_NUMBER: _builtins.int
     replaced_ino: _builtins.int
     """The inode that new_name pointed at before, if any (0 when none)."""
+    @_builtins.property
+    def parent(self) -> Global___Attr:
+        """Both directories after the change (the same one when they are one)."""
+
+    @_builtins.property
+    def new_parent(self) -> Global___Attr: ...
     def __init__(
         self,
         *,
         replaced_ino: _builtins.int = ...,
+        parent: Global___Attr | None = ...,
+        new_parent: Global___Attr | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "parent", b"parent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["replaced_ino", b"replaced_ino"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "parent", b"parent", "replaced_ino", b"replaced_ino"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RenameResponse: _TypeAlias = RenameResponse  # noqa: Y015
+
+@_typing.final
+class EntryReply(_message.Message):
+    """A new name: the inode it points at and its directory, both after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTR_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def attr(self) -> Global___Attr: ...
+    @_builtins.property
+    def parent(self) -> Global___Attr: ...
+    def __init__(
+        self,
+        *,
+        attr: Global___Attr | None = ...,
+        parent: Global___Attr | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attr", b"attr", "parent", b"parent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attr", b"attr", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EntryReply: _TypeAlias = EntryReply  # noqa: Y015
+
+@_typing.final
+class SyncRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    request_id: _builtins.str
+    """Required: the answer recorded under it is what the durable commit writes."""
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncRequest: _TypeAlias = SyncRequest  # noqa: Y015
+
+@_typing.final
+class SyncResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncResponse: _TypeAlias = SyncResponse  # noqa: Y015
 
 @_typing.final
 class ReadLinkRequest(_message.Message):

@@ -62,12 +62,12 @@ class FilesystemStub:
         self.MakeNode = channel.unary_unary(
                 '/netvol.v1.Filesystem/MakeNode',
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.MakeNodeRequest.SerializeToString,
-                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.EntryReply.FromString,
                 _registered_method=True)
         self.Link = channel.unary_unary(
                 '/netvol.v1.Filesystem/Link',
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.LinkRequest.SerializeToString,
-                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.EntryReply.FromString,
                 _registered_method=True)
         self.Unlink = channel.unary_unary(
                 '/netvol.v1.Filesystem/Unlink',
@@ -118,6 +118,11 @@ class FilesystemStub:
                 '/netvol.v1.Filesystem/RemoveXattr',
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RemoveXattrRequest.SerializeToString,
                 response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RemoveXattrResponse.FromString,
+                _registered_method=True)
+        self.Sync = channel.unary_unary(
+                '/netvol.v1.Filesystem/Sync',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.SyncRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.SyncResponse.FromString,
                 _registered_method=True)
 
 
@@ -235,6 +240,14 @@ class FilesystemServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Sync(self, request, context):
+        """Puts every change committed so far on stable storage (fsync of a file
+        whose data is already stored, fsync of a directory).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilesystemServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,12 +279,12 @@ def add_FilesystemServicer_to_server(servicer, server):
             'MakeNode': grpc.unary_unary_rpc_method_handler(
                     servicer.MakeNode,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.MakeNodeRequest.FromString,
-                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.SerializeToString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.EntryReply.SerializeToString,
             ),
             'Link': grpc.unary_unary_rpc_method_handler(
                     servicer.Link,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.LinkRequest.FromString,
-                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.SerializeToString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.EntryReply.SerializeToString,
             ),
             'Unlink': grpc.unary_unary_rpc_method_handler(
                     servicer.Unlink,
@@ -322,6 +335,11 @@ def add_FilesystemServicer_to_server(servicer, server):
                     servicer.RemoveXattr,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RemoveXattrRequest.FromString,
                     response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RemoveXattrResponse.SerializeToString,
+            ),
+            'Sync': grpc.unary_unary_rpc_method_handler(
+                    servicer.Sync,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.SyncRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.SyncResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -485,7 +503,7 @@ class Filesystem:
             target,
             '/netvol.v1.Filesystem/MakeNode',
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.MakeNodeRequest.SerializeToString,
-            proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.EntryReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -512,7 +530,7 @@ class Filesystem:
             target,
             '/netvol.v1.Filesystem/Link',
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.LinkRequest.SerializeToString,
-            proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.EntryReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -783,6 +801,33 @@ class Filesystem:
             '/netvol.v1.Filesystem/RemoveXattr',
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.RemoveXattrRequest.SerializeToString,
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.RemoveXattrResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Filesystem/Sync',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.SyncRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.SyncResponse.FromString,
             options,
             channel_credentials,
             insecure,

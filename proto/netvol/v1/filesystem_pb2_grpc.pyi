@@ -10,6 +10,11 @@ once and answers as the first time did.
 
 A failed call carries the POSIX errno in the trailing metadata key
 "netvol-errno" besides its gRPC status code.
+
+Durability: a Write, and Sync, return once their change and every change
+committed before them is on stable storage. Other mutations commit without
+waiting for the disk: they survive a crash of the server process at once,
+and a crash of its machine from the next Write or Sync on.
 """
 
 from collections import abc as _abc
@@ -48,9 +53,9 @@ class FilesystemStub:
     """chmod, chown, utimens and truncate."""
     ReadDir: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.ReadDirRequest, _filesystem_pb2.ReadDirResponse]
     """One page of a directory, each entry with its attributes."""
-    MakeNode: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.MakeNodeRequest, _filesystem_pb2.Attr]
+    MakeNode: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.MakeNodeRequest, _filesystem_pb2.EntryReply]
     """Creates a file, directory, symlink, FIFO, socket or device node."""
-    Link: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.LinkRequest, _filesystem_pb2.Attr]
+    Link: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.LinkRequest, _filesystem_pb2.EntryReply]
     Unlink: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.UnlinkRequest, _filesystem_pb2.UnlinkResponse]
     """unlink, or rmdir when directory is set."""
     Rename: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.RenameRequest, _filesystem_pb2.RenameResponse]
@@ -68,6 +73,10 @@ class FilesystemStub:
     ListXattr: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.ListXattrRequest, _filesystem_pb2.ListXattrResponse]
     SetXattr: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.SetXattrRequest, _filesystem_pb2.SetXattrResponse]
     RemoveXattr: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.RemoveXattrRequest, _filesystem_pb2.RemoveXattrResponse]
+    Sync: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.SyncRequest, _filesystem_pb2.SyncResponse]
+    """Puts every change committed so far on stable storage (fsync of a file
+    whose data is already stored, fsync of a directory).
+    """
 
 @_typing.type_check_only
 class FilesystemAsyncStub(FilesystemStub):
@@ -80,9 +89,9 @@ class FilesystemAsyncStub(FilesystemStub):
     """chmod, chown, utimens and truncate."""
     ReadDir: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.ReadDirRequest, _filesystem_pb2.ReadDirResponse]  # type: ignore[assignment]
     """One page of a directory, each entry with its attributes."""
-    MakeNode: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.MakeNodeRequest, _filesystem_pb2.Attr]  # type: ignore[assignment]
+    MakeNode: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.MakeNodeRequest, _filesystem_pb2.EntryReply]  # type: ignore[assignment]
     """Creates a file, directory, symlink, FIFO, socket or device node."""
-    Link: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.LinkRequest, _filesystem_pb2.Attr]  # type: ignore[assignment]
+    Link: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.LinkRequest, _filesystem_pb2.EntryReply]  # type: ignore[assignment]
     Unlink: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.UnlinkRequest, _filesystem_pb2.UnlinkResponse]  # type: ignore[assignment]
     """unlink, or rmdir when directory is set."""
     Rename: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.RenameRequest, _filesystem_pb2.RenameResponse]  # type: ignore[assignment]
@@ -100,6 +109,10 @@ class FilesystemAsyncStub(FilesystemStub):
     ListXattr: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.ListXattrRequest, _filesystem_pb2.ListXattrResponse]  # type: ignore[assignment]
     SetXattr: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.SetXattrRequest, _filesystem_pb2.SetXattrResponse]  # type: ignore[assignment]
     RemoveXattr: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.RemoveXattrRequest, _filesystem_pb2.RemoveXattrResponse]  # type: ignore[assignment]
+    Sync: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.SyncRequest, _filesystem_pb2.SyncResponse]  # type: ignore[assignment]
+    """Puts every change committed so far on stable storage (fsync of a file
+    whose data is already stored, fsync of a directory).
+    """
 
 class FilesystemServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -145,7 +158,7 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _filesystem_pb2.MakeNodeRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_filesystem_pb2.Attr, _abc.Awaitable[_filesystem_pb2.Attr]]:
+    ) -> _typing.Union[_filesystem_pb2.EntryReply, _abc.Awaitable[_filesystem_pb2.EntryReply]]:
         """Creates a file, directory, symlink, FIFO, socket or device node."""
 
     @_abc_1.abstractmethod
@@ -153,7 +166,7 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _filesystem_pb2.LinkRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_filesystem_pb2.Attr, _abc.Awaitable[_filesystem_pb2.Attr]]: ...
+    ) -> _typing.Union[_filesystem_pb2.EntryReply, _abc.Awaitable[_filesystem_pb2.EntryReply]]: ...
 
     @_abc_1.abstractmethod
     def Unlink(
@@ -231,6 +244,16 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
         request: _filesystem_pb2.RemoveXattrRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_filesystem_pb2.RemoveXattrResponse, _abc.Awaitable[_filesystem_pb2.RemoveXattrResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Sync(
+        self,
+        request: _filesystem_pb2.SyncRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.SyncResponse, _abc.Awaitable[_filesystem_pb2.SyncResponse]]:
+        """Puts every change committed so far on stable storage (fsync of a file
+        whose data is already stored, fsync of a directory).
+        """
 
 def add_FilesystemServicer_to_server(servicer: FilesystemServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -100,3 +100,11 @@ def test_overlong_request_id(vol: Volume) -> None:
         vol.mknod("f", request_id="r" * 129)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert vol.names() == []
+
+
+def test_sync_needs_a_request_id_and_answers_once(vol: Volume) -> None:
+    with pytest.raises(grpc.RpcError) as failed:
+        vol.fs.Sync(pb.SyncRequest(volume_id=vol.id))
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    request = pb.SyncRequest(volume_id=vol.id, request_id=new_request_id())
+    assert vol.fs.Sync(request) == vol.fs.Sync(request) == pb.SyncResponse()

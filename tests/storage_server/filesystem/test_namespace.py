@@ -244,3 +244,28 @@ def test_deleting_a_volume_removes_its_namespace(vol: Volume) -> None:
     assert again.root not in (vol.root, directory.ino, file.ino)
     assert again.names() == []
     assert again.statfs().inodes == 1
+
+
+def test_changes_answer_their_directories_as_they_are_after(vol: Volume) -> None:
+    """The client keeps these instead of asking for the directories again."""
+    directory = vol.mkdir("d")
+    made = vol.make_node("sub", stat.S_IFDIR | 0o755, parent=directory.ino)
+    assert made.parent == vol.getattr(directory.ino)
+    assert made.parent.nlink == 3
+    file = vol.create("f")
+    linked = vol.fs.Link(
+        pb.LinkRequest(volume_id=vol.id, ino=file.ino, new_parent=directory.ino, new_name="g")
+    )
+    assert linked.parent == vol.getattr(directory.ino)
+    renamed = vol.fs.Rename(
+        pb.RenameRequest(
+            volume_id=vol.id, parent=directory.ino, name="g", new_parent=vol.root, new_name="h"
+        )
+    )
+    assert (renamed.parent, renamed.new_parent) == (
+        vol.getattr(directory.ino),
+        vol.getattr(vol.root),
+    )
+    removed = vol.unlink("sub", parent=directory.ino, directory=True)
+    assert removed.parent == vol.getattr(directory.ino)
+    assert removed.parent.nlink == 2

@@ -1,0 +1,41 @@
+"""Which calls wait for the server's stable storage: a close of a file opened
+for writing and fsync do, for everything this mount changed before them;
+nothing else waits. Counted in the server's log, one line per call."""
+
+import os
+import re
+from pathlib import Path
+
+from tests.harness.mount import Mount
+
+SYNC_LINE = re.compile(r"method=Sync .*code=OK")
+
+
+def _syncs(mounted: Mount) -> int:
+    return len(SYNC_LINE.findall(mounted.server.log_path.read_text()))
+
+
+def test_close_and_fsync_make_earlier_changes_durable(fs_root: Path, mounted: Mount) -> None:
+    before = _syncs(mounted)
+    (fs_root / "d").mkdir()
+    with (fs_root / "d" / "f").open("wb") as f:
+        f.write(b"data")  # its store is durable and covers the mkdir: no Sync
+    assert _syncs(mounted) == before
+
+    (fs_root / "d" / "f").chmod(0o600)
+    with (fs_root / "d" / "f").open("rb") as f:
+        assert f.read() == b"data"  # a reader's close promises nothing
+    assert _syncs(mounted) == before
+    with (fs_root / "d" / "f").open("ab"):
+        pass  # a writer's close with nothing to store: the chmod must be made durable
+    assert _syncs(mounted) == before + 1
+
+    (fs_root / "d" / "g").symlink_to("f")
+    fd = os.open(fs_root / "d", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+        assert _syncs(mounted) == before + 2
+        os.fsync(fd)  # nothing new since
+        assert _syncs(mounted) == before + 2
+    finally:
+        os.close(fd)
