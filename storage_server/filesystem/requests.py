@@ -1,9 +1,11 @@
 """Exactly-once mutations: a retried call gets the answer its first attempt got.
 
-A mutating call that carries a request id runs in one write transaction that
-first looks for the answer stored under that id. Without one it does the work
-and stores its answer (the response message, or the errno it failed with) in
-the same transaction, so the work and the record commit together or not at all.
+A mutating call that carries a request id stores its answer (the response
+message) under that id in the transaction that does the work, so the two commit
+together or not at all. A failed call is undone and its errno stored in a
+transaction of its own. The stored answer's key is unique: when a retry's work
+is done again, or fails because it was done, storing its answer fails instead,
+the retry's transaction is rolled back and the first answer is given.
 """
 
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
-from sqlalchemy import CursorResult, delete
+from sqlalchemy import CursorResult, delete, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,34 +34,34 @@ def _answer(stored: Request, reply: type[M]) -> M:
     return reply.FromString(stored.response or b"")
 
 
+def _record(session: Session, volume_id: str, request_id: str, **answer: Any) -> None:
+    session.execute(
+        insert(Request).values(
+            volume_id=volume_id, request_id=request_id, created_at=datetime.now(UTC), **answer
+        )
+    )
+
+
 def _attempt(
     db: Database,
     volume_id: str,
     request_id: str,
-    reply: type[M],
     work: Callable[[Session], M],
     *,
     durable: bool,
 ) -> M:
-    with db.write(durable) as session:
-        if not request_id:
-            return work(session)
-        stored = session.get(Request, (volume_id, request_id))
-        if stored is not None:
-            return _answer(stored, reply)
-        record = Request(volume_id=volume_id, request_id=request_id, created_at=datetime.now(UTC))
-        try:
-            # A savepoint, so that a failure undoes the work but keeps the record.
-            with session.begin_nested():
-                response = work(session)
-        except FsError as exc:
-            failure = exc
-            record.errno = exc.errno
-            session.add(record)
-        else:
-            record.response = response.SerializeToString()
-            session.add(record)
+    try:
+        with db.write(durable) as session:
+            response = work(session)
+            if request_id:
+                _record(session, volume_id, request_id, response=response.SerializeToString())
             return response
+    except FsError as exc:
+        if not request_id:
+            raise
+        failure = exc
+    with db.write(durable) as session:
+        _record(session, volume_id, request_id, errno=failure.errno)
     raise failure
 
 
@@ -80,12 +82,12 @@ def run_once(
     while True:
         attempts_left -= 1
         try:
-            return _attempt(db, volume_id, request_id, reply, work, durable=durable)
+            return _attempt(db, volume_id, request_id, work, durable=durable)
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or not attempts_left:
                 raise
         except IntegrityError:
-            # Another attempt of the same request committed first: answer as it did.
+            # An earlier attempt of this request stored its answer: answer as it did.
             with db.read() as session:
                 stored = session.get(Request, (volume_id, request_id)) if request_id else None
                 if stored is None:
