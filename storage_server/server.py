@@ -132,15 +132,16 @@ def start(settings: ServerSettings) -> Running:
 
 def serve(settings: ServerSettings) -> None:
     """Run until SIGTERM or SIGINT, then drain calls in flight and exit."""
-    running = start(settings)
     stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping on %s", signal.Signals(signum).name)
         stopping.set()
 
+    # Before serving: a SIGTERM right after the first answer must still drain.
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    running = start(settings)
     stopping.wait()
     running.stop()
     log.info("storage server stopped")
