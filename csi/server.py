@@ -65,6 +65,10 @@ def serve(options: PluginOptions, client: ClientSettings) -> None:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}")
     if options.mode != "controller" and not options.node_id:
         raise ConfigError(f"--node-id is required in {options.mode} mode")
+    # Before serving: a SIGTERM right after the first answer must still drain.
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
     backend = Backend(client)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="csi"),
@@ -92,9 +96,6 @@ def serve(options: PluginOptions, client: ClientSettings) -> None:
             }
         },
     )
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     log.info("CSI plugin stopping")
     server.stop(SHUTDOWN_GRACE_SECONDS).wait()
