@@ -3,35 +3,20 @@ after volctl resize, on a mounted volume."""
 
 import errno
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.mount import Mount
-from tests.harness.server import StorageServer
+from tests.harness.mount import Mount, private_mount
 
 MiB = 2**20
 
 
 @pytest.fixture
 def small_mount(tmp_path: Path) -> Iterator[Mount]:
-    server = StorageServer(tmp_path / "server")
-    base = Path(tempfile.mkdtemp(prefix="netvol-mnt-"))
-    mount = Mount(server, "small", base / "small")
-    try:
-        server.start()
-        assert server.volctl("create", "small", "--size", "20Mi").code == 0
-        mount.start()
+    with private_mount(tmp_path / "server", "small", "20Mi") as mount:
         yield mount
-    finally:
-        try:
-            mount.stop()
-        finally:
-            server.stop()
-            shutil.rmtree(base, ignore_errors=True)
 
 
 def _fill(path: Path, total: int) -> int:

@@ -3,11 +3,9 @@ server is killed with -9, and while the server restarts under a writer."""
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.mount import Mount
-from tests.harness.server import StorageServer
+from tests.harness.mount import Mount, private_mount
 
 SIZES = [0, 1, 4095, 4096, 4097, 65_537, 1_048_577, 9 * 2**20 + 3, 33 * 2**20]
 
@@ -24,20 +21,8 @@ SIZES = [0, 1, 4095, 4096, 4097, 65_537, 1_048_577, 9 * 2**20 + 3, 33 * 2**20]
 @pytest.fixture
 def own_mount(tmp_path: Path) -> Iterator[Mount]:
     """A server and a mount of this test's own, free to be restarted."""
-    server = StorageServer(tmp_path / "server")
-    base = Path(tempfile.mkdtemp(prefix="netvol-mnt-"))
-    mount = Mount(server, "data", base / "data")
-    try:
-        server.start()
-        assert server.volctl("create", "data", "--size", "10Gi").code == 0
-        mount.start()
+    with private_mount(tmp_path / "server", "data", "10Gi") as mount:
         yield mount
-    finally:
-        try:
-            mount.stop()
-        finally:
-            server.stop()
-            shutil.rmtree(base, ignore_errors=True)
 
 
 def _write_files(root: Path) -> dict[str, str]:

@@ -1,8 +1,12 @@
 """A real netvol FUSE mount for tests, made and removed through volctl."""
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fuse_client import mounts
@@ -46,3 +50,26 @@ class Mount:
             mounts.wait_for_exit(record.pid, 10)
         subprocess.run(["fusermount3", "-u", mountpoint], check=False, capture_output=True)
         raise RuntimeError(f"umount failed: {result.err}")
+
+
+@contextmanager
+def private_mount(server_dir: Path, volume: str, size: str) -> Iterator[Mount]:
+    """A server and a mount of one volume, both the caller's own: free to be
+    restarted or filled; everything is stopped and removed afterwards."""
+    server = StorageServer(server_dir)
+    # Not under pytest's 0700 temp root: other users must reach the mount.
+    base = Path(tempfile.mkdtemp(prefix="netvol-mnt-"))
+    base.chmod(0o755)
+    mount = Mount(server, volume, base / volume)
+    try:
+        server.start()
+        created = server.volctl("create", volume, "--size", size)
+        assert created.code == 0, created.err
+        mount.start()
+        yield mount
+    finally:
+        try:
+            mount.stop()
+        finally:
+            server.stop()
+            shutil.rmtree(base, ignore_errors=True)
