@@ -8,6 +8,8 @@ beyond the first block.
 """
 
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -17,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 
+from fuse_client import mounts
 from fuse_client.filesystem import NetvolFS
 from fuse_client.reader import BLOCK
 from fuse_client.remote import Remote
@@ -106,3 +109,13 @@ def test_unmount_ends_a_read_waiting_for_the_server(
     reading.join(BOUND_SECONDS)
     assert not reading.is_alive(), "a read still waits for the server after the unmount"
     assert failed, "the read returned data the server never sent"
+
+
+def test_an_exited_process_is_not_alive_before_it_is_reaped() -> None:
+    """A detached mount process is reaped by whatever adopted it, maybe never."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert mounts.wait_for_exit(child.pid, BOUND_SECONDS)
+        assert child.returncode is None  # not reaped yet: a zombie
+    finally:
+        child.wait()
