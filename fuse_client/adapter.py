@@ -9,6 +9,7 @@ import ctypes.util
 import errno
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,12 +28,18 @@ UTIME_OMIT = (1 << 30) - 2
 # fuse_common.h: left on, libfuse would expect us to clear setuid/setgid on
 # write and chown; off, the kernel does it as for local file systems.
 FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
+# How often the mount looks whether the kernel let go of it.
+SESSION_POLL_SECONDS = 0.1
 
 # The same libfuse3 that mfusepy loaded (dlopen returns the loaded library).
 _libfuse = ctypes.CDLL(ctypes.util.find_library("fuse3"))
 _libfuse.fuse_get_context.restype = ctypes.POINTER(ctypes.c_void_p)
 _libfuse.fuse_invalidate_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 _libfuse.fuse_interrupted.restype = ctypes.c_int
+_libfuse.fuse_get_session.argtypes = [ctypes.c_void_p]
+_libfuse.fuse_get_session.restype = ctypes.c_void_p
+_libfuse.fuse_session_exited.argtypes = [ctypes.c_void_p]
+_libfuse.fuse_session_exited.restype = ctypes.c_int
 
 
 def interrupted() -> bool:
@@ -68,6 +75,7 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def __init__(self, attr_ttl: float) -> None:
         self._ttl = attr_ttl
         self._fuse: int | None = None
+        self._destroyed = threading.Event()
 
     def invalidate_path(self, path: str) -> None:
         """Make the kernel drop what it caches for `path` (attributes and pages)."""
@@ -77,6 +85,10 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def init_with_config(self, conn_info: Any, config: Any) -> None:
         # fuse_context's first field is the struct fuse this mount runs on.
         self._fuse = _libfuse.fuse_get_context().contents.value
+        session = _libfuse.fuse_get_session(self._fuse)
+        threading.Thread(
+            target=self._watch_session, args=(session,), name="session-watch", daemon=True
+        ).start()
         if conn_info is not None:
             conn_info.want &= ~FUSE_CAP_HANDLE_KILLPRIV
             # 1 MiB writes instead of 128 KiB: fewer calls into Python per byte.
@@ -92,7 +104,18 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
             # work after the file's name is gone.
             config.nullpath_ok = 1
 
+    def _watch_session(self, session: int) -> None:
+        """Tell the file system as soon as the kernel let go. libfuse calls
+        destroy only once every request under way is answered; a read-ahead
+        request waiting for a slow or absent server would hold the exit back
+        for as long as the server stays away."""
+        while not self._destroyed.wait(SESSION_POLL_SECONDS):
+            if _libfuse.fuse_session_exited(session):
+                self.fs.unmounted()
+                return
+
     def destroy(self, path: str) -> None:
+        self._destroyed.set()
         self.fs.close()
 
     @_op

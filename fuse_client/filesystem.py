@@ -522,9 +522,19 @@ class NetvolFS:
     def sweep_orphans(self) -> None:
         self._orphans.sweep()
 
+    def unmounted(self) -> None:
+        """The kernel let go: reads still waiting for the server (read-ahead, or
+        requests nobody will take the answer of) give up."""
+        self._remote.stop_reads()
+
     def close(self) -> None:
-        self.flush_all()
-        self._executor.shutdown(wait=True)
+        """After the unmount: store what is still buffered (as a hard mount
+        would, waiting for the server), then drop read-ahead nobody awaits."""
+        try:
+            self.flush_all()
+        finally:
+            self.unmounted()
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     # --- extended attributes ----------------------------------------------
 

@@ -76,13 +76,21 @@ def is_netvol_mount(mountpoint: str) -> bool:
 
 
 def alive(pid: int) -> bool:
+    """Whether `pid` still runs. A zombie does not: it has exited and let go of
+    everything, and only waits for its parent, for a detached mount whatever
+    adopted it (init, or a container's first process that may never reap it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # reaped since
+    # The state follows the command name, which may hold spaces and parentheses.
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def wait_until_mounted(proc: subprocess.Popen[bytes], mountpoint: str, timeout: float) -> bool:

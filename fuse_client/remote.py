@@ -9,6 +9,11 @@ The server commits changes of names and attributes without waiting for its
 disk; a Write waits, and so does a Sync. Remote counts the changes it made
 since the last durable commit, so that close and fsync ask for a Sync only
 when something of this mount is not yet on stable storage.
+
+Reads are the exception once the mount is gone: nobody takes their answer any
+more (read-ahead, or a request the kernel has dropped), so stop_reads() makes
+them fail at once instead of keeping the process alive while the server is slow
+or away. Writes keep waiting: they carry data that was not stored yet.
 """
 
 import errno
@@ -51,6 +56,11 @@ def _errno_of(exc: grpc.RpcError) -> int:
     return STATUS_ERRNO.get(exc.code(), errno.EIO)
 
 
+def _raise_if_set(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise OSError(errno.ESHUTDOWN, "the mount is gone")
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -66,6 +76,9 @@ class Remote:
         self._durability = threading.Lock()
         self._changes = 0  # relaxed changes answered so far
         self._durable = 0  # how many of them a durable commit covers
+        self._reads_stopped = threading.Event()
+        self._reads: set[grpc.RpcContext] = set()  # under way, for stop_reads()
+        self._reads_lock = threading.Lock()
 
     def _changed(self, reply: T) -> T:
         with self._durability:
@@ -89,13 +102,24 @@ class Remote:
         request = pb.SyncRequest(volume_id=self.volume_id, request_id=new_request_id())
         self._durable_call(lambda: self._unary(self._stub.Sync, request))
 
-    def _call(self, what: str, attempt: Callable[[], T]) -> T:
+    def stop_reads(self) -> None:
+        """Fail reads from now on, and cancel those under way."""
+        self._reads_stopped.set()
+        with self._reads_lock:
+            calls = list(self._reads)
+        for call in calls:
+            call.cancel()
+
+    def _call(self, what: str, attempt: Callable[[], T], stop: threading.Event | None = None) -> T:
+        """Try `attempt` until it succeeds, fails for good, or `stop` is set."""
         started = time.monotonic()
         delay = 0.05
         while True:
+            _raise_if_set(stop)
             try:
                 return attempt()
             except grpc.RpcError as exc:
+                _raise_if_set(stop)
                 code = exc.code()
                 waited = time.monotonic() - started
                 if code not in RETRYABLE:
@@ -107,7 +131,10 @@ class Remote:
                     ) from exc
                 if delay >= 1.0:
                     log.warning("%s: storage server unreachable (%s), retrying", what, code.name)
-                time.sleep(delay)
+                if stop is None:
+                    time.sleep(delay)
+                else:
+                    stop.wait(delay)
                 delay = min(delay * 2, 2.0)
 
     def _unary(self, method: Callable[..., T], request: object) -> T:
@@ -186,10 +213,18 @@ class Remote:
         request = pb.ReadRequest(volume_id=self.volume_id, ino=ino, offset=offset, length=length)
 
         def attempt() -> tuple[pb.Attr, bytes]:
-            chunks = list(self._stub.Read(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True))
+            call = self._stub.Read(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True)
+            with self._reads_lock:
+                self._reads.add(call)
+            try:
+                _raise_if_set(self._reads_stopped)  # stop_reads() ran before the add
+                chunks = list(call)
+            finally:
+                with self._reads_lock:
+                    self._reads.discard(call)
             return chunks[0].attr, b"".join(c.data for c in chunks)
 
-        return self._call("Read", attempt)
+        return self._call("Read", attempt, self._reads_stopped)
 
     def write(self, ino: int, extents: Iterable[tuple[int, bytes | bytearray]]) -> pb.Attr:
         """Store the extents; returns once they are durable and the file points at them."""

@@ -1,0 +1,121 @@
+"""A mount ends when the kernel lets go, even while the server does not answer.
+
+After an unmount nobody takes the answer of a read any more, yet read-ahead (and
+a read request the kernel dropped) may still wait for the server; they must not
+hold the mount process for as long as the server stays away. These run
+NetvolFS against a stand-in server, on a Unix socket, that never answers reads
+beyond the first block.
+"""
+
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from fuse_client import mounts
+from fuse_client.filesystem import NetvolFS
+from fuse_client.reader import BLOCK
+from fuse_client.remote import Remote
+from proto.netvol.v1 import filesystem_pb2 as pb
+from proto.netvol.v1 import filesystem_pb2_grpc
+
+ROOT = 1
+FILE = pb.Attr(ino=2, mode=stat.S_IFREG | 0o644, nlink=1, size=16 * BLOCK, data_version=1)
+# Far beyond what the tests wait: a call still waiting then is stuck.
+BOUND_SECONDS = 30.0
+
+
+class StalledServer(filesystem_pb2_grpc.FilesystemServicer):
+    """Answers the first block of FILE; every later read waits until released."""
+
+    def __init__(self) -> None:
+        self.stalled = threading.Event()  # a read is waiting
+        self.release = threading.Event()
+
+    def Lookup(self, request: pb.LookupRequest, context: Any) -> pb.Attr:
+        return FILE
+
+    def GetAttr(self, request: pb.GetAttrRequest, context: Any) -> pb.Attr:
+        return FILE
+
+    def Read(self, request: pb.ReadRequest, context: Any) -> Iterator[pb.ReadChunk]:
+        if request.offset > 0:
+            self.stalled.set()
+            self.release.wait()
+        yield pb.ReadChunk(attr=FILE, data=bytes(min(request.length, BLOCK)))
+
+
+@pytest.fixture
+def stalled(tmp_path: Path) -> Iterator[tuple[StalledServer, NetvolFS]]:
+    servicer = StalledServer()  # type: ignore[abstract]  # only the calls these tests make
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    filesystem_pb2_grpc.add_FilesystemServicer_to_server(servicer, server)
+    address = f"unix:{tmp_path / 'server.sock'}"
+    server.add_insecure_port(address)
+    server.start()
+    channel = grpc.insecure_channel(address)
+    fs = NetvolFS(Remote(channel, "volume", io_timeout=0), ROOT, attr_ttl=1.0)
+    try:
+        yield servicer, fs
+    finally:
+        servicer.release.set()
+        fs.close()
+        channel.close()
+        server.stop(grace=None)
+
+
+def _in_thread(job: Any) -> threading.Thread:
+    thread = threading.Thread(target=job, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_close_while_read_ahead_waits(stalled: tuple[StalledServer, NetvolFS]) -> None:
+    server, fs = stalled
+    fh, _ = fs.open("/file", 0)
+    assert len(fs.read(fh, BLOCK, 0)) == BLOCK  # sequential: read-ahead starts
+    fs.release(fh)
+    assert server.stalled.wait(BOUND_SECONDS), "no read-ahead reached the server"
+
+    closing = _in_thread(fs.close)
+    closing.join(BOUND_SECONDS)
+    assert not closing.is_alive(), "close() waits for read-ahead the server never answers"
+
+
+def test_unmount_ends_a_read_waiting_for_the_server(
+    stalled: tuple[StalledServer, NetvolFS],
+) -> None:
+    """libfuse destroys the file system only once every request is answered."""
+    server, fs = stalled
+    fh, _ = fs.open("/file", 0)
+    failed: list[OSError] = []
+
+    def read() -> None:
+        try:
+            fs.read(fh, BLOCK, 4 * BLOCK)
+        except OSError as exc:
+            failed.append(exc)
+
+    reading = _in_thread(read)
+    assert server.stalled.wait(BOUND_SECONDS)
+    fs.unmounted()
+    reading.join(BOUND_SECONDS)
+    assert not reading.is_alive(), "a read still waits for the server after the unmount"
+    assert failed, "the read returned data the server never sent"
+
+
+def test_an_exited_process_is_not_alive_before_it_is_reaped() -> None:
+    """A detached mount process is reaped by whatever adopted it, maybe never."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert mounts.wait_for_exit(child.pid, BOUND_SECONDS)
+        assert child.returncode is None  # not reaped yet: a zombie
+    finally:
+        child.wait()
