@@ -5,6 +5,7 @@ does), recorded in a small state file so that volctl umount, and a restarted
 CSI node plugin, can find its PID again.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -119,6 +120,14 @@ def wait_for_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive(pid):
+            _reap(pid)
             return True
         time.sleep(0.05)
     return False
+
+
+def _reap(pid: int) -> None:
+    """A detached mount process that this process adopted (as a container's
+    first process does) stays a zombie until reaped here."""
+    with contextlib.suppress(ChildProcessError):  # not ours: its parent reaps it
+        os.waitpid(pid, os.WNOHANG)
