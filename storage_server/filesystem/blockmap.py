@@ -21,10 +21,13 @@ from sqlalchemy import (
     CompoundSelect,
     Select,
     Table,
+    and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
+    or_,
     select,
     union_all,
 )
@@ -142,10 +145,14 @@ def _overlapping_query(ranges: int) -> CompoundSelect[Any]:
     the last slice starting before s starts (s itself when there is none).
     Parameters: ino, and s0, e0, s1, e1, ... One SELECT per range, so that each
     is a search of the primary key whatever the planner knows of the table.
-    Built once per number of ranges: building it costs more than running it."""
+    Built once per number of ranges: building it costs more than running it.
+
+    Inline bytes come only with a slice that reaches into the range and out of
+    it, since only such a slice keeps some of them; the others would be read
+    only to be dropped."""
     other = _SLICES.alias("before")
     ino = bindparam("ino", type_=BigInteger())
-    columns = [_SLICES.c[c.key] for c in _COLUMNS]
+    offset, length = _SLICES.c.offset, _SLICES.c.length
     selects = []
     for i in range(ranges):
         start = bindparam(f"s{i}", type_=BigInteger())
@@ -155,26 +162,28 @@ def _overlapping_query(ranges: int) -> CompoundSelect[Any]:
             .where(other.c.ino == ino, other.c.offset < start)
             .scalar_subquery()
         )
+        partly_kept = and_(offset + length > start, or_(offset < start, offset + length > end))
+        data = case((and_(_SLICES.c.blob_id.is_(None), partly_kept), _SLICES.c.data))
         selects.append(
-            select(*columns).where(
-                _SLICES.c.ino == ino,
-                _SLICES.c.offset >= func.coalesce(before, start),
-                _SLICES.c.offset < end,
-            )
+            select(
+                offset, length, _SLICES.c.blob_id, _SLICES.c.blob_offset, data.label("data")
+            ).where(_SLICES.c.ino == ino, offset >= func.coalesce(before, start), offset < end)
         )
     return union_all(*selects)
 
 
 def _overlapping(session: Session, ino: int, extents: Sequence[Extent]) -> list[Extent]:
     """The slices that may overlap any of the extents (and a few that end just
-    before one), in file order."""
+    before one), in file order; inline ones with their bytes where some may be kept."""
     found: dict[int, Extent] = {}
     for batch in _batches(extents, RANGES_PER_QUERY):
         params: dict[str, int] = {"ino": ino}
         for i, e in enumerate(batch):
             params[f"s{i}"], params[f"e{i}"] = e.offset, e.end
-        rows = session.execute(_overlapping_query(len(batch)), params)
-        found.update((row.offset, _extent(row)) for row in rows)
+        for row in session.execute(_overlapping_query(len(batch)), params):
+            # A slice two ranges reach comes twice, with its bytes if either needs them.
+            if row.data is not None or row.offset not in found:
+                found[row.offset] = _extent(row)
     return [found[offset] for offset in sorted(found)]
 
 
@@ -182,6 +191,8 @@ def write(session: Session, ino: int, extents: Sequence[Extent]) -> int:
     """Point the ranges of disjoint extents, in file order, at them; return the
     change in bytes held."""
     replaced, kept, covered = overlay(_overlapping(session, ino, extents), extents)
+    if any(part.blob_id is None and part.data is None for part in kept):
+        raise RuntimeError(f"inode {ino}: the bytes of a trimmed inline slice were not read")
     offsets: BindParameter[list[int]] = bindparam("offsets", expanding=True)
     removing = delete(_SLICES).where(_SLICES.c.ino == ino, _SLICES.c.offset.in_(offsets))
     for batch in _batches(replaced, SLICES_PER_DELETE):
