@@ -167,11 +167,21 @@ class Remote:
 
         def messages() -> Iterator[pb.WriteRequest]:
             yield pb.WriteRequest(header=header)
+            # Small pieces share messages of up to WRITE_PIECE bytes; large ones
+            # are cut into pieces of that size.
+            batch: list[pb.WriteData] = []
+            size = 0
             for offset, data in pieces:
                 view = memoryview(data)
                 for start in range(0, len(view), WRITE_PIECE):
                     piece = bytes(view[start : start + WRITE_PIECE])
-                    yield pb.WriteRequest(data=pb.WriteData(offset=offset + start, data=piece))
+                    if batch and size + len(piece) > WRITE_PIECE:
+                        yield pb.WriteRequest(pieces=pb.WritePieces(pieces=batch))
+                        batch, size = [], 0
+                    batch.append(pb.WriteData(offset=offset + start, data=piece))
+                    size += len(piece)
+            if batch:
+                yield pb.WriteRequest(pieces=pb.WritePieces(pieces=batch))
 
         return self._call(
             "Write",
