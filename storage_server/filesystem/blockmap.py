@@ -9,8 +9,9 @@ are touched: those starting inside it and the last one starting before it,
 both found through the (ino, offset) primary key.
 """
 
-import bisect
 import functools
+import heapq
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -86,27 +87,31 @@ def _extent(row: Any) -> Extent:
 
 def flatten(extents: Iterable[Extent]) -> list[Extent]:
     """Extents in the order they were written, as disjoint extents in file order:
-    where two overlap, the later one's bytes win."""
+    where two overlap, the later one's bytes win. O(n log n) in any order."""
+    items = [e for e in extents if e.length > 0]
+    if all(a.end <= b.offset for a, b in itertools.pairwise(items)):
+        return items  # what a client sends: already disjoint and in order
+    # Between two consecutive edges, the latest extent that covers the gap wins.
+    edges = sorted({edge for e in items for edge in (e.offset, e.end)})
+    by_start = sorted(range(len(items)), key=lambda i: items[i].offset)
+    covering: list[int] = []  # a heap of -index: the latest write on top
     out: list[Extent] = []
-    starts: list[int] = []
-    for extent in extents:
-        if extent.length <= 0:
-            continue
-        if not out or extent.offset >= out[-1].end:
-            out.append(extent)
-            starts.append(extent.offset)
-            continue
-        first = bisect.bisect_right(starts, extent.offset) - 1
-        if first < 0 or out[first].end <= extent.offset:
-            first += 1
-        last = bisect.bisect_left(starts, extent.end, lo=first)
-        pieces = [extent]
-        if first < last and out[first].offset < extent.offset:
-            pieces.insert(0, out[first].part(out[first].offset, extent.offset))
-        if first < last and out[last - 1].end > extent.end:
-            pieces.append(out[last - 1].part(extent.end, out[last - 1].end))
-        out[first:last] = pieces
-        starts[first:last] = [piece.offset for piece in pieces]
+    last_winner = -1
+    started = 0
+    for low, high in itertools.pairwise(edges):
+        while started < len(by_start) and items[by_start[started]].offset <= low:
+            heapq.heappush(covering, -by_start[started])
+            started += 1
+        while covering and items[-covering[0]].end <= low:
+            heapq.heappop(covering)
+        if not covering:
+            continue  # a hole between writes
+        winner = -covering[0]
+        if winner == last_winner and out[-1].end == low:
+            out[-1] = items[winner].part(out[-1].offset, high)
+        else:
+            out.append(items[winner].part(low, high))
+        last_winner = winner
     return out
 
 
@@ -177,10 +182,14 @@ def _overlapping(session: Session, ino: int, extents: Sequence[Extent]) -> list[
     before one), in file order; inline ones with their bytes where some may be kept."""
     found: dict[int, Extent] = {}
     for batch in _batches(extents, RANGES_PER_QUERY):
+        # A short batch repeats its last range up to a power of two, so that a
+        # few statements serve every size (a duplicate range finds duplicates).
+        ranges = min(1 << (len(batch) - 1).bit_length(), RANGES_PER_QUERY)
         params: dict[str, int] = {"ino": ino}
-        for i, e in enumerate(batch):
+        for i in range(ranges):
+            e = batch[min(i, len(batch) - 1)]
             params[f"s{i}"], params[f"e{i}"] = e.offset, e.end
-        for row in session.execute(_overlapping_query(len(batch)), params):
+        for row in session.execute(_overlapping_query(ranges), params):
             # A slice two ranges reach comes twice, with its bytes if either needs them.
             if row.data is not None or row.offset not in found:
                 found[row.offset] = _extent(row)
