@@ -160,7 +160,9 @@ class Remote:
 
         return self._call("Read", attempt)
 
-    def write(self, ino: int, extents: Iterable[tuple[int, bytes | bytearray]]) -> pb.Attr:
+    def write(
+        self, ino: int, extents: Iterable[tuple[int, bytes | bytearray | memoryview]]
+    ) -> pb.Attr:
         """Store the extents; returns once they are durable and the file points at them."""
         header = pb.WriteHeader(volume_id=self.volume_id, request_id=new_request_id(), ino=ino)
         pieces = list(extents)

@@ -53,7 +53,16 @@ def _overlap(a: list[Range], b: list[Range]) -> bool:
     return False
 
 
-def _runs(items: Sequence[tuple[int, bytearray]]) -> list[tuple[int, bytes]]:
+Buffer = bytes | bytearray | memoryview
+
+
+def _joined(pieces: list[memoryview]) -> Buffer:
+    """One buffer of the pieces; a single piece as it is (sequential writes
+    arrive as one growing piece, which need not be copied again)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _runs(items: Sequence[tuple[int, bytearray]]) -> list[tuple[int, Buffer]]:
     """Writes in the order they came as disjoint runs in file order: where two
     overlap the later bytes win, and writes that touch become one run."""
     starts: list[int] = []
@@ -77,19 +86,19 @@ def _runs(items: Sequence[tuple[int, bytearray]]) -> list[tuple[int, bytes]]:
             new_starts.append(end)
             new_pieces.append(pieces[last - 1][end - starts[last - 1] :])
         starts[first:last], pieces[first:last] = new_starts, new_pieces
-    runs: list[tuple[int, bytes]] = []
+    runs: list[tuple[int, Buffer]] = []
     run: list[memoryview] = []
     run_start = run_end = 0
     for start, piece in zip(starts, pieces, strict=True):
         if run and start != run_end:
-            runs.append((run_start, b"".join(run)))
+            runs.append((run_start, _joined(run)))
             run = []
         if not run:
             run_start = start
         run.append(piece)
         run_end = start + len(piece)
     if run:
-        runs.append((run_start, b"".join(run)))
+        runs.append((run_start, _joined(run)))
     return runs
 
 

@@ -5,6 +5,7 @@ import itertools
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
@@ -22,7 +23,9 @@ WRITES = st.lists(
 )
 
 
-def _paint(writes: list[tuple[int, bytes]], size: int = 300) -> tuple[bytearray, bytearray]:
+def _paint(
+    writes: Sequence[tuple[int, writeback.Buffer]], size: int = 300
+) -> tuple[bytearray, bytearray]:
     content, held = bytearray(size), bytearray(size)
     for offset, data in writes:
         content[offset : offset + len(data)] = data
