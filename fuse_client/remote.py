@@ -226,18 +226,30 @@ class Remote:
 
         return self._call("Read", attempt, self._reads_stopped)
 
-    def write(self, ino: int, extents: Iterable[tuple[int, bytes | bytearray]]) -> pb.Attr:
+    def write(
+        self, ino: int, extents: Iterable[tuple[int, bytes | bytearray | memoryview]]
+    ) -> pb.Attr:
         """Store the extents; returns once they are durable and the file points at them."""
         header = pb.WriteHeader(volume_id=self.volume_id, request_id=new_request_id(), ino=ino)
         pieces = list(extents)
 
         def messages() -> Iterator[pb.WriteRequest]:
             yield pb.WriteRequest(header=header)
+            # Small pieces share messages of up to WRITE_PIECE bytes; large ones
+            # are cut into pieces of that size.
+            batch: list[pb.WriteData] = []
+            size = 0
             for offset, data in pieces:
                 view = memoryview(data)
                 for start in range(0, len(view), WRITE_PIECE):
                     piece = bytes(view[start : start + WRITE_PIECE])
-                    yield pb.WriteRequest(data=pb.WriteData(offset=offset + start, data=piece))
+                    if batch and size + len(piece) > WRITE_PIECE:
+                        yield pb.WriteRequest(pieces=pb.WritePieces(pieces=batch))
+                        batch, size = [], 0
+                    batch.append(pb.WriteData(offset=offset + start, data=piece))
+                    size += len(piece)
+            if batch:
+                yield pb.WriteRequest(pieces=pb.WritePieces(pieces=batch))
 
         return self._durable_call(
             lambda: self._call(

@@ -1,15 +1,20 @@
 """Write-behind: bytes written to a file are gathered and stored in large pieces.
 
 write() returns once the bytes are buffered; background senders store full
-buffers while the next one fills (several at once while their ranges are
-disjoint; overlapping ones in order). flush and fsync wait until everything buffered is stored:
-that is what makes close and fsync durable. A failure of a background store is
-reported by the file's next write, flush or fsync, never dropped.
+buffers while the next one fills. Several stores run at once; one that
+overlaps earlier ones starts sending when they are done, so the later bytes
+win, and write() waits only when MAX_INFLIGHT stores are under way. A buffer
+is stored as disjoint runs in file order: rewritten bytes go once, adjacent
+writes go as one piece. flush and fsync wait until everything buffered is
+stored: that is what makes close and fsync durable. A failure of a background
+store is reported by the file's next write, flush or fsync, never dropped.
 """
 
+import bisect
+import concurrent.futures
 import errno
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from fuse_client.remote import Remote
@@ -21,8 +26,80 @@ FLUSH_EXTENTS = 1024
 MAX_INFLIGHT = 4
 
 
-def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
-    return any(s1 < e2 and s2 < e1 for s1, e1 in a for s2, e2 in b)
+Range = tuple[int, int]
+
+
+def _spans(items: Sequence[tuple[int, bytearray]]) -> list[Range]:
+    """The byte ranges the writes cover, merged, in file order."""
+    spans: list[Range] = []
+    for start, end in sorted((offset, offset + len(data)) for offset, data in items):
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _overlap(a: list[Range], b: list[Range]) -> bool:
+    """Whether two lists of disjoint ranges in file order share a byte."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][0] < b[j][1] and b[j][0] < a[i][1]:
+            return True
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
+Buffer = bytes | bytearray | memoryview
+
+
+def _joined(pieces: list[memoryview]) -> Buffer:
+    """One buffer of the pieces; a single piece as it is (sequential writes
+    arrive as one growing piece, which need not be copied again)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _runs(items: Sequence[tuple[int, bytearray]]) -> list[tuple[int, Buffer]]:
+    """Writes in the order they came as disjoint runs in file order: where two
+    overlap the later bytes win, and writes that touch become one run."""
+    starts: list[int] = []
+    pieces: list[memoryview] = []
+    for offset, data in items:
+        view = memoryview(data)
+        end = offset + len(view)
+        if not pieces or offset >= starts[-1] + len(pieces[-1]):
+            starts.append(offset)
+            pieces.append(view)
+            continue
+        first = bisect.bisect_right(starts, offset) - 1
+        if first < 0 or starts[first] + len(pieces[first]) <= offset:
+            first += 1
+        last = bisect.bisect_left(starts, end, lo=first)
+        new_starts, new_pieces = [offset], [view]
+        if first < last and starts[first] < offset:
+            new_starts.insert(0, starts[first])
+            new_pieces.insert(0, pieces[first][: offset - starts[first]])
+        if first < last and starts[last - 1] + len(pieces[last - 1]) > end:
+            new_starts.append(end)
+            new_pieces.append(pieces[last - 1][end - starts[last - 1] :])
+        starts[first:last], pieces[first:last] = new_starts, new_pieces
+    runs: list[tuple[int, Buffer]] = []
+    run: list[memoryview] = []
+    run_start = run_end = 0
+    for start, piece in zip(starts, pieces, strict=True):
+        if run and start != run_end:
+            runs.append((run_start, _joined(run)))
+            run = []
+        if not run:
+            run_start = start
+        run.append(piece)
+        run_end = start + len(piece)
+    if run:
+        runs.append((run_start, _joined(run)))
+    return runs
 
 
 class _Extents:
@@ -63,7 +140,7 @@ class FileWriter:
         self._lock = threading.Lock()
         self._pending = _Extents()
         # Stores under way, with the byte ranges each covers.
-        self._inflight: list[tuple[Future[pb.Attr], list[tuple[int, int]]]] = []
+        self._inflight: list[tuple[Future[pb.Attr], list[Range]]] = []
         self._error: OSError | None = None
 
     @property
@@ -115,17 +192,23 @@ class FileWriter:
 
     def _dispatch(self) -> None:
         extents, self._pending = self._pending.items, _Extents()
-        ranges = [(o, o + len(d)) for o, d in extents]
-        # Stores of disjoint ranges may commit in any order, so several run at
-        # once (the server overlaps their fsyncs); an overlapping one waits for
-        # those it overlaps, so the later bytes win.
-        while len(self._inflight) >= MAX_INFLIGHT or any(
-            _overlap(ranges, other) for _, other in self._inflight
-        ):
+        spans = _spans(extents)
+        while self._inflight and self._inflight[0][0].done():
             self._wait_oldest()
-        self._inflight.append((self._executor.submit(self._store, extents), ranges))
+        while len(self._inflight) >= MAX_INFLIGHT:
+            self._wait_oldest()
+        # Stores of disjoint ranges may commit in any order, so several run at
+        # once (the server overlaps their fsyncs); an overlapping one waits, in
+        # its sender, for those it overlaps, so the later bytes win. A store
+        # only waits for ones submitted before it: they hold a sender already.
+        earlier = [future for future, other in self._inflight if _overlap(spans, other)]
+        future = self._executor.submit(self._store, extents, earlier)
+        self._inflight.append((future, spans))
 
-    def _store(self, extents: list[tuple[int, bytearray]]) -> pb.Attr:
-        attr = self._remote.write(self.ino, extents)
+    def _store(
+        self, extents: list[tuple[int, bytearray]], earlier: list[Future[pb.Attr]]
+    ) -> pb.Attr:
+        concurrent.futures.wait(earlier)
+        attr = self._remote.write(self.ino, _runs(extents))
         self._on_stored(attr)
         return attr

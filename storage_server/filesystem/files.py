@@ -72,12 +72,13 @@ def write(session: Session, volume_id: str, ino: int, extents: list[Extent]) -> 
     """Point the file at a Write stream's extents, later ones over earlier ones."""
     (node,) = inodes.lock(session, volume_id, ino)
     inodes.require_regular(node)
-    if not extents:
+    disjoint = blockmap.flatten(extents)
+    if not disjoint:
         return node
-    added = sum(blockmap.put(session, ino, extent) for extent in extents)
+    added = blockmap.write(session, ino, disjoint)
     inodes.charge(session, volume_id, added)
     node.allocated += added
-    node.size = max(node.size, *(extent.end for extent in extents))
+    node.size = max(node.size, disjoint[-1].end)
     _data_changed(node, inodes.now_ns())
     return node
 

@@ -205,9 +205,14 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             self._blobs, self._settings.inline_max, self._settings.blob_grace_seconds
         )
         for part in request_iterator:
-            if not part.HasField("data"):
+            kind = part.WhichOneof("part")
+            if kind == "data":
+                writer.add(part.data.offset, part.data.data)
+            elif kind == "pieces":
+                for piece in part.pieces.pieces:
+                    writer.add(piece.offset, piece.data)
+            else:
                 raise InvalidArgument("a Write stream has one header")
-            writer.add(part.data.offset, part.data.data)
         extents = writer.finish()
         return self._once(
             header.volume_id,

@@ -203,7 +203,7 @@ class FilesystemServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Write(self, request_iterator, context):
-        """A header, then data pieces. When it returns, the data is on stable storage
+        """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
         and the file points at it (one metadata transaction for the whole stream).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

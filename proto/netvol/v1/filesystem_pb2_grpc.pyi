@@ -65,7 +65,7 @@ class FilesystemStub:
     holes read as zeros.
     """
     Write: _grpc.StreamUnaryMultiCallable[_filesystem_pb2.WriteRequest, _filesystem_pb2.Attr]
-    """A header, then data pieces. When it returns, the data is on stable storage
+    """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
     and the file points at it (one metadata transaction for the whole stream).
     """
     StatFs: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.StatFsRequest, _filesystem_pb2.StatFsResponse]
@@ -101,7 +101,7 @@ class FilesystemAsyncStub(FilesystemStub):
     holes read as zeros.
     """
     Write: _aio.StreamUnaryMultiCallable[_filesystem_pb2.WriteRequest, _filesystem_pb2.Attr]  # type: ignore[assignment]
-    """A header, then data pieces. When it returns, the data is on stable storage
+    """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
     and the file points at it (one metadata transaction for the whole stream).
     """
     StatFs: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.StatFsRequest, _filesystem_pb2.StatFsResponse]  # type: ignore[assignment]
@@ -206,7 +206,7 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_filesystem_pb2.WriteRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_filesystem_pb2.Attr, _abc.Awaitable[_filesystem_pb2.Attr]]:
-        """A header, then data pieces. When it returns, the data is on stable storage
+        """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
         and the file points at it (one metadata transaction for the whole stream).
         """
 

@@ -5,6 +5,7 @@ import errno
 import random
 import stat
 
+from proto.netvol.v1 import filesystem_pb2 as pb
 from tests.harness.server import StorageServer
 from tests.harness.volume import Volume, errno_of, sha256
 
@@ -76,6 +77,31 @@ def test_pieces_of_one_stream(vol: Volume) -> None:
     assert (attr.size, attr.allocated, attr.data_version) == (20, 15, 1)
     unchanged = vol.write_pieces(file.ino, [])
     assert unchanged == attr
+
+
+def test_several_pieces_to_a_message(any_store_server: StorageServer) -> None:
+    """Scattered, overlapping pieces, many to a message or one: later ones win."""
+    vol = Volume(any_store_server)
+    file = vol.mknod("f")
+    rng = random.Random(5)
+    model, held = bytearray(256 * KiB), bytearray(256 * KiB)
+    messages = [pb.WriteRequest(header=pb.WriteHeader(volume_id=vol.id, ino=file.ino))]
+    for _ in range(20):
+        pieces = []
+        for _ in range(rng.randrange(1, 40)):
+            offset, data = rng.randrange(0, 250 * KiB), rng.randbytes(rng.randrange(1, 6 * KiB))
+            model[offset : offset + len(data)] = data
+            held[offset : offset + len(data)] = b"\1" * len(data)
+            pieces.append(pb.WriteData(offset=offset, data=data))
+        if len(pieces) == 1:
+            messages.append(pb.WriteRequest(data=pieces[0]))
+        else:
+            messages.append(pb.WriteRequest(pieces=pb.WritePieces(pieces=pieces)))
+    attr = vol.fs.Write(iter(messages))
+    size = len(held.rstrip(b"\0"))
+    assert (attr.size, attr.allocated) == (size, sum(held))
+    assert vol.read(file.ino) == bytes(model[:size])
+    assert vol.used() == sum(held)
 
 
 def test_sparse_file_and_truncate(any_store_server: StorageServer) -> None:

@@ -1,0 +1,85 @@
+"""Write-behind against a model: whatever order and overlap the writes come in,
+and however the stores interleave, the bytes stored are the last ones written."""
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import cast
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fuse_client import writeback
+from fuse_client.remote import Remote
+from fuse_client.writeback import FileWriter
+from proto.netvol.v1 import filesystem_pb2 as pb
+
+WRITES = st.lists(
+    st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=40)), min_size=1, max_size=30
+)
+
+
+def _paint(
+    writes: Sequence[tuple[int, writeback.Buffer]], size: int = 300
+) -> tuple[bytearray, bytearray]:
+    content, held = bytearray(size), bytearray(size)
+    for offset, data in writes:
+        content[offset : offset + len(data)] = data
+        held[offset : offset + len(data)] = b"\1" * len(data)
+    return content, held
+
+
+@given(WRITES)
+def test_runs_keep_the_last_bytes_as_disjoint_runs(writes: list[tuple[int, bytes]]) -> None:
+    runs = writeback._runs([(offset, bytearray(data)) for offset, data in writes])
+    assert _paint(runs) == _paint(writes)
+    for (a, a_data), (b, _) in itertools.pairwise(runs):
+        assert a + len(a_data) < b  # disjoint, in order, and touching ones joined
+
+
+@given(WRITES, WRITES)
+def test_overlap_of_spans(a: list[tuple[int, bytes]], b: list[tuple[int, bytes]]) -> None:
+    spans_a = writeback._spans([(o, bytearray(d)) for o, d in a])
+    spans_b = writeback._spans([(o, bytearray(d)) for o, d in b])
+    assert _paint(a)[1] == _paint([(s, b"x" * (e - s)) for s, e in spans_a])[1]
+    held_a, held_b = _paint(a)[1], _paint(b)[1]
+    shared = any(x and y for x, y in zip(held_a, held_b, strict=True))
+    assert writeback._overlap(spans_a, spans_b) == shared
+
+
+class _SlowServer:
+    """Applies each store when it finishes, after a random delay, as a server would."""
+
+    def __init__(self, seed: int) -> None:
+        self.content = bytearray(4096)
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+
+    def write(self, ino: int, extents: list[tuple[int, bytes]]) -> pb.Attr:
+        with self._lock:
+            delay = self._rng.random() * 0.01
+        time.sleep(delay)
+        with self._lock:
+            for offset, data in extents:
+                self.content[offset : offset + len(data)] = data
+        return pb.Attr(ino=ino)
+
+
+def test_overlapping_stores_commit_in_write_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    server = _SlowServer(seed=8)
+    model = bytearray(4096)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        writer = FileWriter(1, cast(Remote, server), executor, on_stored=lambda attr: None)
+        monkeypatch.setattr(writeback, "FLUSH_EXTENTS", 5)  # many small stores, most overlapping
+        for n in range(600):
+            offset = rng.randrange(0, 4096 - 64)
+            data = bytes([n % 251 + 1]) * rng.randrange(1, 64)
+            writer.write(offset, data)
+            model[offset : offset + len(data)] = data
+        writer.flush()
+    assert server.content == model
