@@ -3,7 +3,7 @@ modules and back. Each call is one transaction; every mutation runs through
 requests.run_once, so a retried request is applied once. Only Write and Sync
 wait for stable storage; other mutations commit relaxed (see storage_server.db)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import grpc
@@ -200,19 +200,29 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise InvalidArgument("a Write stream starts with its header")
-        header = first.header
+
+        def pieces() -> Iterator[pb.WriteData]:
+            for part in request_iterator:
+                kind = part.WhichOneof("part")
+                if kind == "data":
+                    yield part.data
+                elif kind == "pieces":
+                    yield from part.pieces.pieces
+                else:
+                    raise InvalidArgument("a Write stream has one header")
+
+        return self._store(first.header, pieces())
+
+    def WriteBatch(self, request: pb.WriteBatchRequest, context: grpc.ServicerContext) -> pb.Attr:
+        return self._store(request.header, request.pieces.pieces)
+
+    def _store(self, header: pb.WriteHeader, pieces: Iterable[pb.WriteData]) -> pb.Attr:
+        """Blobs first, then one durable transaction that points the file at them."""
         writer = data.StreamWriter(
             self._blobs, self._settings.inline_max, self._settings.blob_grace_seconds
         )
-        for part in request_iterator:
-            kind = part.WhichOneof("part")
-            if kind == "data":
-                writer.add(part.data.offset, part.data.data)
-            elif kind == "pieces":
-                for piece in part.pieces.pieces:
-                    writer.add(piece.offset, piece.data)
-            else:
-                raise InvalidArgument("a Write stream has one header")
+        for piece in pieces:
+            writer.add(piece.offset, piece.data)
         extents = writer.finish()
         return self._once(
             header.volume_id,

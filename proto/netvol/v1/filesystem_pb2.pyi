@@ -791,6 +791,30 @@ class WritePieces(_message.Message):
 Global___WritePieces: _TypeAlias = WritePieces  # noqa: Y015
 
 @_typing.final
+class WriteBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    PIECES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___WriteHeader: ...
+    @_builtins.property
+    def pieces(self) -> Global___WritePieces: ...
+    def __init__(
+        self,
+        *,
+        header: Global___WriteHeader | None = ...,
+        pieces: Global___WritePieces | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "pieces", b"pieces"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "pieces", b"pieces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteBatchRequest: _TypeAlias = WriteBatchRequest  # noqa: Y015
+
+@_typing.final
 class WriteRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -94,6 +94,11 @@ class FilesystemStub:
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.WriteRequest.SerializeToString,
                 response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
                 _registered_method=True)
+        self.WriteBatch = channel.unary_unary(
+                '/netvol.v1.Filesystem/WriteBatch',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.WriteBatchRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
+                _registered_method=True)
         self.StatFs = channel.unary_unary(
                 '/netvol.v1.Filesystem/StatFs',
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.StatFsRequest.SerializeToString,
@@ -203,8 +208,17 @@ class FilesystemServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Write(self, request_iterator, context):
-        """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
-        and the file points at it (one metadata transaction for the whole stream).
+        """A header, then data pieces (alone or several to a message). When it
+        returns, the data is on stable storage and the file points at it (one
+        metadata transaction for the whole stream).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteBatch(self, request, context):
+        """Write for pieces that fit in one message (a small file's close): a unary
+        call costs less than a stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -309,6 +323,11 @@ def add_FilesystemServicer_to_server(servicer, server):
             'Write': grpc.stream_unary_rpc_method_handler(
                     servicer.Write,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.WriteRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.SerializeToString,
+            ),
+            'WriteBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteBatch,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.WriteBatchRequest.FromString,
                     response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.SerializeToString,
             ),
             'StatFs': grpc.unary_unary_rpc_method_handler(
@@ -665,6 +684,33 @@ class Filesystem:
             target,
             '/netvol.v1.Filesystem/Write',
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.WriteRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Filesystem/WriteBatch',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.WriteBatchRequest.SerializeToString,
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.Attr.FromString,
             options,
             channel_credentials,

@@ -65,8 +65,13 @@ class FilesystemStub:
     holes read as zeros.
     """
     Write: _grpc.StreamUnaryMultiCallable[_filesystem_pb2.WriteRequest, _filesystem_pb2.Attr]
-    """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
-    and the file points at it (one metadata transaction for the whole stream).
+    """A header, then data pieces (alone or several to a message). When it
+    returns, the data is on stable storage and the file points at it (one
+    metadata transaction for the whole stream).
+    """
+    WriteBatch: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.WriteBatchRequest, _filesystem_pb2.Attr]
+    """Write for pieces that fit in one message (a small file's close): a unary
+    call costs less than a stream.
     """
     StatFs: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.StatFsRequest, _filesystem_pb2.StatFsResponse]
     GetXattr: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.GetXattrRequest, _filesystem_pb2.GetXattrResponse]
@@ -101,8 +106,13 @@ class FilesystemAsyncStub(FilesystemStub):
     holes read as zeros.
     """
     Write: _aio.StreamUnaryMultiCallable[_filesystem_pb2.WriteRequest, _filesystem_pb2.Attr]  # type: ignore[assignment]
-    """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
-    and the file points at it (one metadata transaction for the whole stream).
+    """A header, then data pieces (alone or several to a message). When it
+    returns, the data is on stable storage and the file points at it (one
+    metadata transaction for the whole stream).
+    """
+    WriteBatch: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.WriteBatchRequest, _filesystem_pb2.Attr]  # type: ignore[assignment]
+    """Write for pieces that fit in one message (a small file's close): a unary
+    call costs less than a stream.
     """
     StatFs: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.StatFsRequest, _filesystem_pb2.StatFsResponse]  # type: ignore[assignment]
     GetXattr: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.GetXattrRequest, _filesystem_pb2.GetXattrResponse]  # type: ignore[assignment]
@@ -206,8 +216,19 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_filesystem_pb2.WriteRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_filesystem_pb2.Attr, _abc.Awaitable[_filesystem_pb2.Attr]]:
-        """A header, then data pieces (alone or several to a message). When it returns, the data is on stable storage
-        and the file points at it (one metadata transaction for the whole stream).
+        """A header, then data pieces (alone or several to a message). When it
+        returns, the data is on stable storage and the file points at it (one
+        metadata transaction for the whole stream).
+        """
+
+    @_abc_1.abstractmethod
+    def WriteBatch(
+        self,
+        request: _filesystem_pb2.WriteBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.Attr, _abc.Awaitable[_filesystem_pb2.Attr]]:
+        """Write for pieces that fit in one message (a small file's close): a unary
+        call costs less than a stream.
         """
 
     @_abc_1.abstractmethod

@@ -7,7 +7,7 @@ import stat
 
 from proto.netvol.v1 import filesystem_pb2 as pb
 from tests.harness.server import StorageServer
-from tests.harness.volume import Volume, errno_of, sha256
+from tests.harness.volume import Volume, errno_of, new_request_id, sha256
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -102,6 +102,22 @@ def test_several_pieces_to_a_message(any_store_server: StorageServer) -> None:
     assert (attr.size, attr.allocated) == (size, sum(held))
     assert vol.read(file.ino) == bytes(model[:size])
     assert vol.used() == sum(held)
+
+
+def test_a_batch_in_one_call_is_a_write(vol: Volume) -> None:
+    file = vol.create("f", b"0123456789")
+    pieces = pb.WritePieces(
+        pieces=[pb.WriteData(offset=2, data=b"ab"), pb.WriteData(offset=12, data=b"cd")]
+    )
+    header = pb.WriteHeader(volume_id=vol.id, request_id=new_request_id(), ino=file.ino)
+    request = pb.WriteBatchRequest(header=header, pieces=pieces)
+    attr = vol.fs.WriteBatch(request)
+    assert (attr.size, attr.data_version) == (14, file.data_version + 1)
+    assert vol.read(file.ino) == b"01ab456789\0\0cd"
+    assert vol.fs.WriteBatch(request) == attr  # a retry is answered, not applied again
+    to_directory = pb.WriteHeader(volume_id=vol.id, ino=vol.root)
+    batch = pb.WriteBatchRequest(header=to_directory, pieces=pieces)
+    assert errno_of(lambda: vol.fs.WriteBatch(batch)) == errno.EISDIR
 
 
 def test_sparse_file_and_truncate(any_store_server: StorageServer) -> None:
