@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import mfusepy
 
+from fuse_client.cache import DirItem
 from fuse_client.filesystem import NetvolFS
 from fuse_client.locks import Locks, Record
 
@@ -127,8 +128,10 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
         return self.fs.opendir(path)
 
     @_op
-    def readdir(self, path: str | None, fh: int) -> list[tuple[str, dict[str, int], int]]:
-        return [(name, attrs, 0) for name, attrs in self.fs.readdir(fh)]
+    def readdir_with_offset(self, path: str | None, offset: int, fh: int) -> list[DirItem]:
+        """Entries after the `offset`-th (see NetvolFS.readdir); only our
+        Fuse.readdir_fuse_3 calls it, which gives them their offsets."""
+        return self.fs.readdir(fh, offset)
 
     @_op
     def releasedir(self, path: str | None, fh: int) -> None:
@@ -316,6 +319,22 @@ class Fuse(mfusepy.FUSE):  # type: ignore[misc]
         else:
             atime = mtime = (0, UTIME_NOW)
         self.operations.utimens(self._path(path), atime, mtime, _fh(fip))
+        return 0
+
+    def readdir_fuse_3(  # noqa: PLR0917 (libfuse's callback)
+        self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+    ) -> int:
+        """Entries with offsets, so that libfuse puts them straight into the
+        kernel's buffer and the kernel asks again from where that filled up
+        (mfusepy's readdir would have libfuse copy the whole listing first).
+        One stat for all, of which the kernel takes the inode and the type."""
+        items = self.operations.readdir_with_offset(self._path(path), offset, fip.contents.fh)
+        st = mfusepy.c_stat()
+        encoding, errors = self.encoding, self.errors
+        for next_offset, (name, ino, mode) in enumerate(items, offset + 1):
+            st.st_ino, st.st_mode = ino, mode
+            if filler(buf, name.encode(encoding, errors), st, next_offset, 0):
+                break  # the buffer is full
         return 0
 
     # Locks need the kernel's lock owner, which mfusepy does not pass on; and

@@ -158,12 +158,16 @@ class Remote:
     def readdir(self, ino: int) -> Iterator[pb.DirEntry]:
         after = ""
         while True:
-            request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after)
-            page = self._unary(self._stub.ReadDir, request)
+            page = self.readdir_page(ino, after)
             yield from page.entries
             if not page.more or not page.entries:
                 return
             after = page.entries[-1].name
+
+    def readdir_page(self, ino: int, after: str, limit: int = 0) -> pb.ReadDirResponse:
+        """Up to `limit` entries named after `after` (0: the server's page size)."""
+        request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after, limit=limit)
+        return self._unary(self._stub.ReadDir, request)
 
     def make_node(self, request: pb.MakeNodeRequest) -> pb.EntryReply:
         request.volume_id = self.volume_id
