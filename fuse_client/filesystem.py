@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,8 @@ class _Pass:
     page: list[DirItem] = field(default_factory=list)
     # Every entry so far, while the listing is small enough to keep.
     seen: list[DirItem] | None = field(default_factory=list)
+    # The page after `page`, on its way while the kernel takes this one.
+    ahead: "Future[pb.ReadDirResponse] | None" = None
 
 
 @dataclass
@@ -192,7 +194,10 @@ class NetvolFS:
 
     def _next_page(self, listing: _Pass) -> None:
         """Read the page after listing.page; the last one completes the listing."""
-        reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
+        if listing.ahead is not None:
+            reply, listing.ahead = listing.ahead.result(), None
+        else:
+            reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
         entries = reply.entries
         attrs = [e.attr for e in entries]  # read once: each access costs
         page = [(e.name, attr.ino, attr.mode) for e, attr in zip(entries, attrs, strict=True)]
@@ -208,7 +213,11 @@ class NetvolFS:
             listing.seen += listing.page
             if len(listing.seen) > KEEP_LISTING_MAX:
                 listing.seen = None
-        if not listing.more:
+        if listing.more:
+            listing.ahead = self._executor.submit(
+                self._remote.readdir_page, listing.ino, listing.after, LISTING_PAGE
+            )
+        else:
             self.meta.put_listing(listing.ino, listing.since, listing.seen)
 
     def resolve(self, path: str) -> int:

@@ -84,9 +84,9 @@ def test_readdir_pages_lazily_through_a_large_directory(fs: NetvolFS, volume: Vo
     assert [name for name, _, _ in first[:2]] == [".", ".."]
     assert first[0][1] == directory and first[1][1] == volume.root
     assert all(stat.S_ISDIR(mode) for _, _, mode in first[:2])
-    assert pages(fs) == 1  # only what the kernel asked for so far
+    assert pages(fs) <= 2  # what the kernel asked for so far, and the next page
     assert read_all(fs, fh, take=3) == [".", "..", *names]  # a new pass, from offset 0
-    assert pages(fs) == 1 + 5
+    assert pages(fs) <= 2 + 5
     kinds = {name: mode for name, _, mode in fs.readdir(fh, 2)}
     assert all(stat.S_ISREG(mode) for mode in kinds.values())
     fs.releasedir(fh)
