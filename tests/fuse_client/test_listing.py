@@ -3,6 +3,7 @@ pages lazily through offsets the way the kernel asks, answers from a kept
 complete listing within the bound, and never from one a change of ours made
 stale."""
 
+import errno
 import stat
 import time
 from collections.abc import Iterator
@@ -161,3 +162,11 @@ def test_the_root_listing_hides_the_orphans_directory(fs: NetvolFS, volume: Volu
     volume.mkdir("visible")
     assert read_all(fs, fs.opendir("/")) == [".", "..", "visible"]
     assert read_all(fs, fs.opendir("/")) == [".", "..", "visible"]  # from the cache
+
+
+def test_pages_are_not_fetched_once_the_mount_is_gone(fs: NetvolFS, volume: Volume) -> None:
+    directory = volume.mkdir("d").ino
+    fs.unmounted()
+    with pytest.raises(OSError) as failed:
+        fs._remote.readdir_page(directory, "")
+    assert failed.value.errno == errno.ESHUTDOWN
