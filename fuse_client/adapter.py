@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import mfusepy
 
+from fuse_client.cache import DirItem
 from fuse_client.filesystem import NetvolFS
 from fuse_client.locks import Locks, Record
 
@@ -28,6 +29,11 @@ UTIME_OMIT = (1 << 30) - 2
 # fuse_common.h: left on, libfuse would expect us to clear setuid/setgid on
 # write and chown; off, the kernel does it as for local file systems.
 FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
+# READDIRPLUS entries carry attributes, which libfuse's path API would get
+# with a getattr per entry; we give none, so plain READDIR, which fits five
+# times the entries in a reply, is all the kernel should ask for.
+FUSE_CAP_READDIRPLUS = 1 << 13
+FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 # How often the mount looks whether the kernel let go of it.
 SESSION_POLL_SECONDS = 0.1
 
@@ -90,7 +96,9 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
             target=self._watch_session, args=(session,), name="session-watch", daemon=True
         ).start()
         if conn_info is not None:
-            conn_info.want &= ~FUSE_CAP_HANDLE_KILLPRIV
+            conn_info.want &= ~(
+                FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO
+            )
             # 1 MiB writes instead of 128 KiB: fewer calls into Python per byte.
             conn_info.max_write = 1 << 20
             conn_info.max_readahead = 1 << 20
@@ -127,8 +135,10 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
         return self.fs.opendir(path)
 
     @_op
-    def readdir(self, path: str | None, fh: int) -> list[tuple[str, dict[str, int], int]]:
-        return [(name, attrs, 0) for name, attrs in self.fs.readdir(fh)]
+    def readdir_with_offset(self, path: str | None, offset: int, fh: int) -> list[DirItem]:
+        """Entries after the `offset`-th (see NetvolFS.readdir); only our
+        Fuse.readdir_fuse_3 calls it, which gives them their offsets."""
+        return self.fs.readdir(fh, offset)
 
     @_op
     def releasedir(self, path: str | None, fh: int) -> None:
@@ -316,6 +326,22 @@ class Fuse(mfusepy.FUSE):  # type: ignore[misc]
         else:
             atime = mtime = (0, UTIME_NOW)
         self.operations.utimens(self._path(path), atime, mtime, _fh(fip))
+        return 0
+
+    def readdir_fuse_3(  # noqa: PLR0917 (libfuse's callback)
+        self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+    ) -> int:
+        """Entries with offsets, so that libfuse puts them straight into the
+        kernel's buffer and the kernel asks again from where that filled up
+        (mfusepy's readdir would have libfuse copy the whole listing first).
+        One stat for all, of which the kernel takes the inode and the type."""
+        items = self.operations.readdir_with_offset(self._path(path), offset, fip.contents.fh)
+        st = mfusepy.c_stat()
+        encoding, errors = self.encoding, self.errors
+        for next_offset, (name, ino, mode) in enumerate(items, offset + 1):
+            st.st_ino, st.st_mode = ino, mode
+            if filler(buf, name.encode(encoding, errors), st, next_offset, 0):
+                break  # the buffer is full
         return 0
 
     # Locks need the kernel's lock owner, which mfusepy does not pass on; and

@@ -3,12 +3,14 @@ a short time (the attribute-cache bound), and file data by version.
 
 Entries are keyed by (parent inode, name), so renaming a directory leaves the
 entries below it valid. A directory whose whole listing was fetched answers
-misses authoritatively until the bound passes (no round trip per stat).
+misses authoritatively until the bound passes (no round trip per stat), and
+readdir from the kept listing unless a change of ours has made that stale.
 """
 
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
 
 from proto.netvol.v1 import filesystem_pb2 as pb
@@ -17,6 +19,11 @@ NEGATIVE = 0  # an entry cached as "no such name"
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+# A directory entry as readdir shows it: name, inode, st_mode.
+DirItem = tuple[str, int, int]
+# At most this many entries of kept listings in all.
+KEPT_ITEMS_MAX = 200_000
 
 
 class _TTLMap(Generic[K, V]):
@@ -27,11 +34,21 @@ class _TTLMap(Generic[K, V]):
         self._max = max_items
         self._items: OrderedDict[K, tuple[V, float]] = OrderedDict()
 
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = (value, time.monotonic() + self._ttl)
+    def put(self, key: K, value: V, at: float | None = None) -> None:
+        """Keep `value` until `ttl` after `at` (default: now)."""
+        self._items[key] = (value, (time.monotonic() if at is None else at) + self._ttl)
         self._items.move_to_end(key)
         while len(self._items) > self._max:
             self._items.popitem(last=False)
+
+    def put_many(self, pairs: Iterable[tuple[K, V]]) -> None:
+        expires = time.monotonic() + self._ttl
+        items = self._items
+        for key, value in pairs:
+            items[key] = (value, expires)
+            items.move_to_end(key)
+        while len(items) > self._max:
+            items.popitem(last=False)
 
     def get(self, key: K) -> V | None:
         item = self._items.get(key)
@@ -46,6 +63,42 @@ class _TTLMap(Generic[K, V]):
         self._items.pop(key, None)
 
 
+class _Listings:
+    """Complete directory listings in server order, expiring `ttl` after they
+    were begun; LRU, bounded by their entries in all."""
+
+    def __init__(self, ttl: float, max_items: int) -> None:
+        self._ttl = ttl
+        self._max = max_items
+        self._count = 0
+        self._listings: OrderedDict[int, tuple[list[DirItem], float]] = OrderedDict()
+
+    def put(self, ino: int, items: list[DirItem], since: float) -> None:
+        self.pop(ino)
+        if len(items) > self._max:
+            return
+        self._listings[ino] = (items, since + self._ttl)
+        self._count += len(items)
+        while self._count > self._max:
+            _, (evicted, _) = self._listings.popitem(last=False)
+            self._count -= len(evicted)
+
+    def get(self, ino: int) -> list[DirItem] | None:
+        listing = self._listings.get(ino)
+        if listing is None:
+            return None
+        if listing[1] < time.monotonic():
+            self.pop(ino)
+            return None
+        self._listings.move_to_end(ino)
+        return listing[0]
+
+    def pop(self, ino: int) -> None:
+        listing = self._listings.pop(ino, None)
+        if listing is not None:
+            self._count -= len(listing[0])
+
+
 class MetaCache:
     def __init__(self, ttl: float, max_items: int = 200_000) -> None:
         self.ttl = ttl
@@ -53,6 +106,11 @@ class MetaCache:
         self._attrs: _TTLMap[int, pb.Attr] = _TTLMap(ttl, max_items)
         self._entries: _TTLMap[tuple[int, str], int] = _TTLMap(ttl, max_items)
         self._listed: _TTLMap[int, bool] = _TTLMap(ttl, max_items)
+        # For readdir; a change of ours to a directory drops its listing here
+        # (not its mark in _listed) and notes when, so that a listing read
+        # across the change is not kept.
+        self._listings = _Listings(ttl, KEPT_ITEMS_MAX)
+        self._changed: _TTLMap[int, float] = _TTLMap(ttl, max_items)
         self._xattrs: _TTLMap[int, frozenset[str]] = _TTLMap(ttl, max_items)
 
     def attr(self, ino: int) -> pb.Attr | None:
@@ -91,22 +149,41 @@ class MetaCache:
         with self._lock:
             self._entries.put((parent, name), attr.ino)
             self._attrs.put(attr.ino, attr)
+            self._stale(parent)
 
     def put_name(self, parent: int, name: str, ino: int) -> None:
         """`name` in `parent` is `ino` now (NEGATIVE: no such name); a complete
         listing of `parent` stays complete, since we know the change."""
         with self._lock:
             self._entries.put((parent, name), ino)
+            self._stale(parent)
 
-    def put_listing(self, parent: int, entries: list[pb.DirEntry]) -> None:
-        """A directory's complete listing: every name in it, and no others."""
+    def _stale(self, parent: int) -> None:
+        self._listings.pop(parent)
+        self._changed.put(parent, time.monotonic())
+
+    def put_entries(self, parent: int, items: Sequence[DirItem], attrs: Sequence[pb.Attr]) -> None:
+        """Entries of `parent` as the server listed them just now, with their attributes."""
         with self._lock:
-            # The mark first, so it expires before any entry it vouches for:
-            # a listing must never outlive one of its names.
-            self._listed.put(parent, True)
-            for entry in entries:
-                self._entries.put((parent, entry.name), entry.attr.ino)
-                self._attrs.put(entry.attr.ino, entry.attr)
+            self._entries.put_many(((parent, name), ino) for name, ino, _mode in items)
+            self._attrs.put_many((attr.ino, attr) for attr in attrs)
+
+    def put_listing(self, parent: int, since: float, items: list[DirItem] | None) -> None:
+        """`parent`'s complete listing, read from `since` (monotonic) on and its
+        entries put with put_entries: every name in it, and no others. `items`,
+        its entries in server order, answer readdir until the bound passes."""
+        with self._lock:
+            # Expiring as the first entry read does: a listing must never
+            # outlive one of its names.
+            self._listed.put(parent, True, at=since)
+            changed = self._changed.get(parent)
+            if items is not None and (changed is None or changed < since):
+                self._listings.put(parent, items, since)
+
+    def listing(self, parent: int) -> list[DirItem] | None:
+        """`parent`'s complete listing, as put_listing kept it, while still valid."""
+        with self._lock:
+            return self._listings.get(parent)
 
 
 class DataCache:

@@ -14,15 +14,16 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from fuse_client import orphans
 from fuse_client.aliases import Aliases
-from fuse_client.cache import NEGATIVE, DataCache, MetaCache
+from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache
 from fuse_client.reader import BLOCK, MAX_WINDOW_BLOCKS, Reader
 from fuse_client.remote import Remote
 from fuse_client.writeback import FileWriter
@@ -39,6 +40,10 @@ RENAME_EXCHANGE = 2
 HIDDEN_PREFIX = ".fuse_hidden"
 # chown's "leave as it is", before and after mfusepy's overflow fix-up.
 UNCHANGED_ID = (-1, 0xFFFFFFFF)
+# Entries per ReadDir call, and at most per readdir answer to the kernel.
+LISTING_PAGE = 2000
+# A listing is kept whole (for the next readdir within the bound) up to this size.
+KEEP_LISTING_MAX = 100_000
 
 
 @dataclass
@@ -49,6 +54,30 @@ class OpenFile:
     writable: bool
     next_offset: int = 0
     window: int = 1
+
+
+@dataclass
+class _Pass:
+    """One read of a directory's listing, page by page, from its first entry."""
+
+    ino: int
+    hidden: str  # a name not to show ("" for none)
+    since: float = field(default_factory=time.monotonic)
+    after: str = ""  # the last name read, where the next page starts
+    more: bool = True  # whether the server has entries after `after`
+    start: int = 0  # the index in the listing of page[0]
+    page: list[DirItem] = field(default_factory=list)
+    # Every entry so far, while the listing is small enough to keep.
+    seen: list[DirItem] | None = field(default_factory=list)
+    # The page after `page`, on its way while the kernel takes this one.
+    ahead: "Future[pb.ReadDirResponse] | None" = None
+
+
+@dataclass
+class _OpenDir:
+    ino: int
+    parent: int
+    listing: _Pass | None = None
 
 
 @dataclass
@@ -111,7 +140,7 @@ class NetvolFS:
         self._writers: dict[int, FileWriter] = {}
         self._writers_lock = threading.Lock()
         self._open: dict[int, OpenFile] = {}
-        self._dirs: dict[int, tuple[int, int]] = {}  # handle -> (inode, parent inode)
+        self._dirs: dict[int, _OpenDir] = {}
         self._handles = itertools.count(1)
         self._misses: dict[int, int] = {}
         self._space = _Space()
@@ -154,10 +183,42 @@ class NetvolFS:
             return True
         return False
 
-    def _list(self, ino: int) -> list[pb.DirEntry]:
-        entries = list(self._remote.readdir(ino))
-        self.meta.put_listing(ino, entries)
-        return entries
+    def _list(self, ino: int) -> None:
+        """Read `ino`'s whole listing into the cache."""
+        listing = self._pass(ino)
+        while listing.more:
+            self._next_page(listing)
+
+    def _pass(self, ino: int) -> _Pass:
+        return _Pass(ino, orphans.NAME if ino == self.root_ino else "")
+
+    def _next_page(self, listing: _Pass) -> None:
+        """Read the page after listing.page; the last one completes the listing."""
+        if listing.ahead is not None:
+            reply, listing.ahead = listing.ahead.result(), None
+        else:
+            reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
+        entries = reply.entries
+        attrs = [e.attr for e in entries]  # read once: each access costs
+        page = [(e.name, attr.ino, attr.mode) for e, attr in zip(entries, attrs, strict=True)]
+        self.meta.put_entries(listing.ino, page, attrs)
+        if listing.hidden:
+            page = [item for item in page if item[0] != listing.hidden]
+        listing.start += len(listing.page)
+        listing.page = page
+        listing.more = reply.more and len(entries) > 0
+        if entries:
+            listing.after = entries[-1].name
+        if listing.seen is not None:
+            listing.seen += listing.page
+            if len(listing.seen) > KEEP_LISTING_MAX:
+                listing.seen = None
+        if listing.more:
+            listing.ahead = self._executor.submit(
+                self._remote.readdir_page, listing.ino, listing.after, LISTING_PAGE
+            )
+        else:
+            self.meta.put_listing(listing.ino, listing.since, listing.seen)
 
     def resolve(self, path: str) -> int:
         hidden = self._hidden.get(path)
@@ -357,17 +418,38 @@ class NetvolFS:
         ino = self.resolve(path)
         parent = self.resolve(_split(path)[0]) if path != "/" else ino
         fh = next(self._handles)
-        self._dirs[fh] = (ino, parent)
+        self._dirs[fh] = _OpenDir(ino, parent)
         return fh
 
-    def readdir(self, fh: int) -> list[tuple[str, dict[str, int]]]:
-        ino, parent = self._dirs[fh]
-        entries = [e for e in self._list(ino) if ino != self.root_ino or e.name != orphans.NAME]
-        listing = [
-            (".", {"st_ino": ino, "st_mode": stat.S_IFDIR}),
-            ("..", {"st_ino": parent, "st_mode": stat.S_IFDIR}),
-        ]
-        listing += [(e.name, {"st_ino": e.attr.ino, "st_mode": e.attr.mode}) for e in entries]
+    def readdir(self, fh: int, offset: int) -> list[DirItem]:
+        """Entries of the open directory after the `offset`-th one, at most a page
+        of them; the k-th returned is the (offset + k + 1)-th, so the kernel
+        continues from the offset of the last one it took. Empty at the end.
+
+        A read from offset 0 (opendir, rewinddir) starts a new pass over the
+        listing: from the cache if it keeps it whole, else from the server a
+        page at a time as the kernel asks; of a listing too large to keep, no
+        more than a page is held."""
+        handle = self._dirs[fh]
+        items: list[DirItem] = []
+        if offset == 0:
+            items.append((".", handle.ino, stat.S_IFDIR))
+        if offset <= 1:
+            items.append(("..", handle.parent, stat.S_IFDIR))
+        index = max(offset - 2, 0)  # of the first entry wanted, in the listing
+        listing = handle.listing
+        if listing is None or offset == 0 or index < listing.start:
+            listing = handle.listing = self._begin(handle.ino)
+        while index >= listing.start + len(listing.page) and listing.more:
+            self._next_page(listing)
+        first = index - listing.start
+        return items + listing.page[first : first + LISTING_PAGE]
+
+    def _begin(self, ino: int) -> _Pass:
+        listing = self._pass(ino)
+        kept = self.meta.listing(ino)
+        if kept is not None:
+            listing.page, listing.more, listing.seen = kept, False, None
         return listing
 
     def releasedir(self, fh: int) -> None:

@@ -158,12 +158,32 @@ class Remote:
     def readdir(self, ino: int) -> Iterator[pb.DirEntry]:
         after = ""
         while True:
-            request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after)
-            page = self._unary(self._stub.ReadDir, request)
+            page = self.readdir_page(ino, after)
             yield from page.entries
             if not page.more or not page.entries:
                 return
             after = page.entries[-1].name
+
+    def readdir_page(self, ino: int, after: str, limit: int = 0) -> pb.ReadDirResponse:
+        """Up to `limit` entries named after `after` (0: the server's page size).
+        A read as far as stop_reads() goes: pages are fetched ahead of the kernel."""
+        request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after, limit=limit)
+
+        def attempt() -> pb.ReadDirResponse:
+            call = self._stub.ReadDir.future(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True)
+            with self._reads_lock:
+                self._reads.add(call)
+            try:
+                _raise_if_set(self._reads_stopped)  # stop_reads() ran before the add
+                return call.result()
+            except grpc.FutureCancelledError:
+                _raise_if_set(self._reads_stopped)
+                raise
+            finally:
+                with self._reads_lock:
+                    self._reads.discard(call)
+
+        return self._call("ReadDir", attempt, self._reads_stopped)
 
     def make_node(self, request: pb.MakeNodeRequest) -> pb.EntryReply:
         request.volume_id = self.volume_id

@@ -109,13 +109,17 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
         self, request: pb.ReadDirRequest, context: grpc.ServicerContext
     ) -> pb.ReadDirResponse:
         with self._db.read() as session:
-            entries, more = namespace.read_dir(
+            rows, more = namespace.read_dir(
                 session, request.volume_id, request.ino, request.after, request.limit
             )
-            return pb.ReadDirResponse(
-                entries=[pb.DirEntry(name=name, attr=attr_message(node)) for name, node in entries],
-                more=more,
-            )
+        # Entries as dicts, which protobuf takes for message fields: for
+        # thousands of entries about three times faster than building each
+        # nested message from keyword arguments (the stubs only know the latter).
+        fields, name = namespace.ATTR_FIELDS, len(namespace.ATTR_FIELDS)
+        entries = [
+            {"name": row[name], "attr": dict(zip(fields, row, strict=False))} for row in rows
+        ]
+        return pb.ReadDirResponse(entries=entries, more=more)  # type: ignore[arg-type]
 
     def MakeNode(self, request: pb.MakeNodeRequest, context: grpc.ServicerContext) -> pb.EntryReply:
         def work(session: Session) -> pb.EntryReply:

@@ -1,0 +1,172 @@
+"""Directory listings of NetvolFS against a real server, without FUSE: readdir
+pages lazily through offsets the way the kernel asks, answers from a kept
+complete listing within the bound, and never from one a change of ours made
+stale."""
+
+import errno
+import stat
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fuse_client import filesystem, orphans
+from fuse_client.filesystem import NetvolFS
+from fuse_client.remote import Remote
+from proto.netvol.v1 import filesystem_pb2 as pb
+from storage_server.client import connect
+from tests.harness.server import StorageServer
+from tests.harness.volume import Volume
+
+PAGE = 7
+TTL = 0.3
+
+
+class CountingRemote(Remote):
+    """A Remote that counts its ReadDir calls."""
+
+    pages = 0
+
+    def readdir_page(self, ino: int, after: str, limit: int = 0) -> pb.ReadDirResponse:
+        self.pages += 1
+        return super().readdir_page(ino, after, limit)
+
+
+@pytest.fixture
+def volume(fs_server: StorageServer) -> Volume:
+    return Volume(fs_server)
+
+
+@pytest.fixture
+def fs(volume: Volume, monkeypatch: pytest.MonkeyPatch) -> Iterator[NetvolFS]:
+    monkeypatch.setattr(filesystem, "LISTING_PAGE", PAGE)
+    channel = connect(volume.server.client_settings())
+    remote = CountingRemote(channel, volume.id, io_timeout=10)
+    netvol = NetvolFS(remote, volume.root, attr_ttl=TTL)
+    try:
+        yield netvol
+    finally:
+        netvol.close()
+        channel.close()
+
+
+def pages(fs: NetvolFS) -> int:
+    remote: Any = fs._remote
+    return int(remote.pages)
+
+
+def read_all(fs: NetvolFS, fh: int, take: int = 5, offset: int = 0) -> list[str]:
+    """As the kernel reads: up to `take` entries per call, then on from the last one's offset."""
+    names: list[str] = []
+    while True:
+        items = fs.readdir(fh, offset)
+        assert len(items) <= PAGE + 2
+        if not items:
+            return names
+        taken = items[:take]
+        names += [name for name, _ino, _mode in taken]
+        offset += len(taken)
+
+
+def make_files(volume: Volume, directory: int, count: int) -> list[str]:
+    names = [f"f{i:03d}" for i in range(count)]
+    for name in names:
+        volume.mknod(name, parent=directory)
+    return names
+
+
+def test_readdir_pages_lazily_through_a_large_directory(fs: NetvolFS, volume: Volume) -> None:
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, 4 * PAGE + 3)
+    fh = fs.opendir("/d")
+
+    first = fs.readdir(fh, 0)
+    assert [name for name, _, _ in first[:2]] == [".", ".."]
+    assert first[0][1] == directory and first[1][1] == volume.root
+    assert all(stat.S_ISDIR(mode) for _, _, mode in first[:2])
+    assert pages(fs) <= 2  # what the kernel asked for so far, and the next page
+    assert read_all(fs, fh, take=3) == [".", "..", *names]  # a new pass, from offset 0
+    assert pages(fs) <= 2 + 5
+    kinds = {name: mode for name, _, mode in fs.readdir(fh, 2)}
+    assert all(stat.S_ISREG(mode) for mode in kinds.values())
+    fs.releasedir(fh)
+
+
+def test_readdir_from_an_offset_of_an_earlier_pass(fs: NetvolFS, volume: Volume) -> None:
+    """seekdir to a telldir value: a new handle continues at the same entry."""
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, 3 * PAGE)
+    fh = fs.opendir("/d")
+    assert read_all(fs, fh, offset=2 + 2 * PAGE - 1) == names[2 * PAGE - 1 :]
+    assert read_all(fs, fh, offset=5) == names[3:]  # backwards: a new pass
+    fs.releasedir(fh)
+
+
+def test_a_second_listing_within_the_bound_comes_from_the_cache(
+    fs: NetvolFS, volume: Volume
+) -> None:
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, 2 * PAGE)
+    fh = fs.opendir("/d")
+    assert read_all(fs, fh) == [".", "..", *names]
+    asked = pages(fs)
+    assert read_all(fs, fs.opendir("/d"), take=100) == [".", "..", *names]
+    assert pages(fs) == asked
+    # Another node's file shows once the bound has passed.
+    volume.mknod("late", parent=directory)
+    time.sleep(TTL + 0.05)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names, "late"]
+    assert pages(fs) > asked
+
+
+def test_our_own_change_shows_in_the_next_listing(fs: NetvolFS, volume: Volume) -> None:
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, PAGE)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    fs.mknod("/d/new", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    fs.unlink("/d/f000")
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names[1:], "new"]
+
+
+def test_a_listing_read_across_our_change_is_not_kept(fs: NetvolFS, volume: Volume) -> None:
+    directory = volume.mkdir("d").ino
+    make_files(volume, directory, 3 * PAGE)
+    fh = fs.opendir("/d")
+    first = fs.readdir(fh, 0)  # the first page only
+    fs.mknod("/d/a-new-first-name", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    rest = read_all(fs, fh, offset=len(first))  # this pass goes on past the change
+    assert "a-new-first-name" not in rest
+    assert fs.meta.listing(directory) is None
+    assert "a-new-first-name" in read_all(fs, fs.opendir("/d"))
+
+
+def test_a_listing_too_large_to_keep_is_held_a_page_at_a_time(
+    fs: NetvolFS, volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(filesystem, "KEEP_LISTING_MAX", 2 * PAGE)
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, 3 * PAGE)
+    fh = fs.opendir("/d")
+    assert read_all(fs, fh) == [".", "..", *names]
+    assert fs.meta.listing(directory) is None
+    listing = fs._dirs[fh].listing
+    assert listing is not None and listing.seen is None and len(listing.page) <= PAGE
+    # Still complete: a missing name needs no round trip.
+    with pytest.raises(FileNotFoundError):
+        fs.getattr("/d/missing", None)
+
+
+def test_the_root_listing_hides_the_orphans_directory(fs: NetvolFS, volume: Volume) -> None:
+    volume.mkdir(orphans.NAME)
+    volume.mkdir("visible")
+    assert read_all(fs, fs.opendir("/")) == [".", "..", "visible"]
+    assert read_all(fs, fs.opendir("/")) == [".", "..", "visible"]  # from the cache
+
+
+def test_pages_are_not_fetched_once_the_mount_is_gone(fs: NetvolFS, volume: Volume) -> None:
+    directory = volume.mkdir("d").ino
+    fs.unmounted()
+    with pytest.raises(OSError) as failed:
+        fs._remote.readdir_page(directory, "")
+    assert failed.value.errno == errno.ESHUTDOWN
