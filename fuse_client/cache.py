@@ -10,7 +10,7 @@ readdir from the kept listing unless a change of ours has made that stale.
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 from proto.netvol.v1 import filesystem_pb2 as pb
@@ -27,19 +27,26 @@ KEPT_ITEMS_MAX = 200_000
 
 
 class _TTLMap(Generic[K, V]):
-    """A bounded LRU map whose items expire `ttl` seconds after they are put."""
+    """A bounded LRU map whose items expire `ttl` seconds after they are put;
+    `evicted` hears of each key pushed out to keep the bound."""
 
-    def __init__(self, ttl: float, max_items: int) -> None:
+    def __init__(
+        self, ttl: float, max_items: int, evicted: Callable[[K], None] = lambda key: None
+    ) -> None:
         self._ttl = ttl
         self._max = max_items
+        self._evicted = evicted
         self._items: OrderedDict[K, tuple[V, float]] = OrderedDict()
+
+    def _bound(self) -> None:
+        while len(self._items) > self._max:
+            self._evicted(self._items.popitem(last=False)[0])
 
     def put(self, key: K, value: V, at: float | None = None) -> None:
         """Keep `value` until `ttl` after `at` (default: now)."""
         self._items[key] = (value, (time.monotonic() if at is None else at) + self._ttl)
         self._items.move_to_end(key)
-        while len(self._items) > self._max:
-            self._items.popitem(last=False)
+        self._bound()
 
     def put_many(self, pairs: Iterable[tuple[K, V]]) -> None:
         expires = time.monotonic() + self._ttl
@@ -47,8 +54,7 @@ class _TTLMap(Generic[K, V]):
         for key, value in pairs:
             items[key] = (value, expires)
             items.move_to_end(key)
-        while len(items) > self._max:
-            items.popitem(last=False)
+        self._bound()
 
     def get(self, key: K) -> V | None:
         item = self._items.get(key)
@@ -104,8 +110,12 @@ class MetaCache:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._attrs: _TTLMap[int, pb.Attr] = _TTLMap(ttl, max_items)
-        self._entries: _TTLMap[tuple[int, str], int] = _TTLMap(ttl, max_items)
+        self._entries: _TTLMap[tuple[int, str], int] = _TTLMap(
+            ttl, max_items, evicted=self._entry_evicted
+        )
         self._listed: _TTLMap[int, bool] = _TTLMap(ttl, max_items)
+        # Directories that lost a name to the bound, and when: not complete since.
+        self._incomplete: _TTLMap[int, float] = _TTLMap(ttl, max_items)
         # For readdir; a change of ours to a directory drops its listing here
         # (not its mark in _listed) and notes when, so that a listing read
         # across the change is not kept.
@@ -158,6 +168,12 @@ class MetaCache:
             self._entries.put((parent, name), ino)
             self._stale(parent)
 
+    def _entry_evicted(self, key: tuple[int, str]) -> None:
+        parent = key[0]
+        self._listed.pop(parent)
+        self._listings.pop(parent)
+        self._incomplete.put(parent, time.monotonic())
+
     def _stale(self, parent: int) -> None:
         self._listings.pop(parent)
         self._changed.put(parent, time.monotonic())
@@ -173,6 +189,9 @@ class MetaCache:
         entries put with put_entries: every name in it, and no others. `items`,
         its entries in server order, answer readdir until the bound passes."""
         with self._lock:
+            lost = self._incomplete.get(parent)
+            if lost is not None and lost >= since:
+                return  # too many names to keep them all
             # Expiring as the first entry read does: a listing must never
             # outlive one of its names.
             self._listed.put(parent, True, at=since)

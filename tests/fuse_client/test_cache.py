@@ -1,0 +1,44 @@
+"""The metadata cache on its own: a complete listing answers misses only while
+every one of its names is still kept."""
+
+import stat
+import time
+
+from fuse_client.cache import NEGATIVE, MetaCache
+from proto.netvol.v1 import filesystem_pb2 as pb
+
+DIR = 1
+
+
+def _list(cache: MetaCache, parent: int, names: list[str], first_ino: int) -> None:
+    since = time.monotonic()
+    items = [(name, first_ino + i, stat.S_IFREG) for i, name in enumerate(names)]
+    attrs = [pb.Attr(ino=ino, mode=mode) for _, ino, mode in items]
+    cache.put_entries(parent, items, attrs)
+    cache.put_listing(parent, since, items)
+
+
+def test_a_complete_listing_answers_misses() -> None:
+    cache = MetaCache(ttl=60, max_items=10)
+    _list(cache, DIR, ["a", "b"], 100)
+    assert cache.entry(DIR, "a") == 100
+    assert cache.entry(DIR, "missing") == NEGATIVE
+    assert cache.listing(DIR) is not None
+
+
+def test_a_listing_too_big_to_keep_whole_answers_no_miss() -> None:
+    cache = MetaCache(ttl=60, max_items=3)
+    _list(cache, DIR, ["a", "b", "c", "d", "e"], 100)
+    assert cache.entry(DIR, "a") is None  # pushed out: unknown, not absent
+    assert cache.entry(DIR, "missing") is None
+    assert cache.listing(DIR) is None
+
+
+def test_a_name_pushed_out_later_ends_the_listing() -> None:
+    cache = MetaCache(ttl=60, max_items=3)
+    _list(cache, DIR, ["a", "b"], 100)
+    cache.put_entry(2, "x", pb.Attr(ino=200))
+    cache.put_entry(2, "y", pb.Attr(ino=201))  # pushes "a" out
+    assert cache.entry(DIR, "b") == 101
+    assert cache.entry(DIR, "a") is None
+    assert cache.listing(DIR) is None
