@@ -178,10 +178,17 @@ class MetaCache:
         self._listings.pop(parent)
         self._changed.put(parent, time.monotonic())
 
-    def put_entries(self, parent: int, items: Sequence[DirItem], attrs: Sequence[pb.Attr]) -> None:
-        """Entries of `parent` as the server listed them just now, with their attributes."""
+    def put_entries(
+        self, parent: int, items: Sequence[DirItem], attrs: Sequence[pb.Attr], asked: float
+    ) -> None:
+        """Entries of `parent` as the server listed them in answer to a call made
+        at `asked` (monotonic), with their attributes. When a change of ours to
+        `parent` came after that, the names may be stale: only the attributes
+        are kept."""
         with self._lock:
-            self._entries.put_many(((parent, name), ino) for name, ino, _mode in items)
+            changed = self._changed.get(parent)
+            if changed is None or changed < asked:
+                self._entries.put_many(((parent, name), ino) for name, ino, _mode in items)
             self._attrs.put_many((attr.ino, attr) for attr in attrs)
 
     def put_listing(self, parent: int, since: float, items: list[DirItem] | None) -> None:
@@ -190,13 +197,15 @@ class MetaCache:
         its entries in server order, answer readdir until the bound passes."""
         with self._lock:
             lost = self._incomplete.get(parent)
-            if lost is not None and lost >= since:
-                return  # too many names to keep them all
+            changed = self._changed.get(parent)
+            if (lost is not None and lost >= since) or (changed is not None and changed >= since):
+                # Names were pushed out, or a change of ours kept some pages'
+                # names out (see put_entries): misses must ask the server.
+                return
             # Expiring as the first entry read does: a listing must never
             # outlive one of its names.
             self._listed.put(parent, True, at=since)
-            changed = self._changed.get(parent)
-            if items is not None and (changed is None or changed < since):
+            if items is not None:
                 self._listings.put(parent, items, since)
 
     def listing(self, parent: int) -> list[DirItem] | None:

@@ -69,8 +69,10 @@ class _Pass:
     page: list[DirItem] = field(default_factory=list)
     # Every entry so far, while the listing is small enough to keep.
     seen: list[DirItem] | None = field(default_factory=list)
-    # The page after `page`, on its way while the kernel takes this one.
+    # The page after `page`, on its way while the kernel takes this one, and
+    # when it was asked for.
     ahead: "Future[pb.ReadDirResponse] | None" = None
+    ahead_asked: float = 0.0
 
 
 @dataclass
@@ -195,13 +197,15 @@ class NetvolFS:
     def _next_page(self, listing: _Pass) -> None:
         """Read the page after listing.page; the last one completes the listing."""
         if listing.ahead is not None:
+            asked = listing.ahead_asked
             reply, listing.ahead = listing.ahead.result(), None
         else:
+            asked = time.monotonic()
             reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
         entries = reply.entries
         attrs = [e.attr for e in entries]  # read once: each access costs
         page = [(e.name, attr.ino, attr.mode) for e, attr in zip(entries, attrs, strict=True)]
-        self.meta.put_entries(listing.ino, page, attrs)
+        self.meta.put_entries(listing.ino, page, attrs, asked)
         if listing.hidden:
             page = [item for item in page if item[0] != listing.hidden]
         listing.start += len(listing.page)
@@ -214,6 +218,7 @@ class NetvolFS:
             if len(listing.seen) > KEEP_LISTING_MAX:
                 listing.seen = None
         if listing.more:
+            listing.ahead_asked = time.monotonic()
             listing.ahead = self._executor.submit(
                 self._remote.readdir_page, listing.ino, listing.after, LISTING_PAGE
             )

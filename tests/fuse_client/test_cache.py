@@ -14,7 +14,7 @@ def _list(cache: MetaCache, parent: int, names: list[str], first_ino: int) -> No
     since = time.monotonic()
     items = [(name, first_ino + i, stat.S_IFREG) for i, name in enumerate(names)]
     attrs = [pb.Attr(ino=ino, mode=mode) for _, ino, mode in items]
-    cache.put_entries(parent, items, attrs)
+    cache.put_entries(parent, items, attrs, since)
     cache.put_listing(parent, since, items)
 
 
@@ -41,4 +41,17 @@ def test_a_name_pushed_out_later_ends_the_listing() -> None:
     cache.put_entry(2, "y", pb.Attr(ino=201))  # pushes "a" out
     assert cache.entry(DIR, "b") == 101
     assert cache.entry(DIR, "a") is None
+    assert cache.listing(DIR) is None
+
+
+def test_a_page_asked_for_before_a_change_of_ours_keeps_no_names() -> None:
+    """Our unlink answered between a page's call and its answer: the page still
+    shows the name, which must not come back."""
+    cache = MetaCache(ttl=60, max_items=10)
+    asked = time.monotonic()
+    cache.put_name(DIR, "a", NEGATIVE)  # our unlink of "a"
+    cache.put_entries(DIR, [("a", 100, stat.S_IFREG)], [pb.Attr(ino=100)], asked)
+    cache.put_listing(DIR, asked, [("a", 100, stat.S_IFREG)])
+    assert cache.entry(DIR, "a") == NEGATIVE
+    assert cache.entry(DIR, "other") is None  # not complete: ask the server
     assert cache.listing(DIR) is None
