@@ -119,10 +119,11 @@ def cmd_umount(args: argparse.Namespace, settings: ClientSettings) -> int:
     except OSError as exc:
         print(f"volctl: cannot unmount {mountpoint}: {exc}", file=sys.stderr)
         return 1
-    # The process flushes what it still buffers before it exits.
     # The kernel let go only once every file on the mount was closed, and each
-    # close stored its data: a process that lingers after that holds nothing
-    # unsaved, so it is stopped rather than waited for without end.
+    # close stored its data or told the application it could not. A process
+    # still there after that is retrying such a failed store against a server
+    # that is away (reads stop at the unmount): it holds nothing that was
+    # acknowledged, so it is stopped rather than waited for without end.
     if record is not None and not mounts.wait_for_exit(record.pid, EXIT_SECONDS):
         print(
             f"volctl: mount process {record.pid} lingered after unmount; stopping it",
