@@ -13,6 +13,9 @@ from fuse_client.remote import Remote
 
 BLOCK = 1024 * 1024
 MAX_WINDOW_BLOCKS = 8
+# Windows fetched ahead of a sequential reader, each its own Read stream: one
+# stream carries ~230 MB/s here, two in flight ~430 MB/s.
+AHEAD_WINDOWS = 2
 
 
 class Reader:
@@ -39,8 +42,12 @@ class Reader:
             lo = offset - index * BLOCK if index == first else 0
             hi = end - index * BLOCK if index == last else BLOCK
             parts.append(block[lo:hi])
-        if window > 1 and last + window <= last_block:
-            self._prefetch(ino, version, last + window, min(last + 2 * window, last_block + 1))
+        if window > 1:
+            for ahead in range(1, AHEAD_WINDOWS + 1):
+                start = last + ahead * window
+                if start > last_block:
+                    break
+                self._prefetch(ino, version, start, min(start + window, last_block + 1))
         return b"".join(parts)
 
     def _block(self, ino: int, version: int, index: int, stop: int) -> bytes:
