@@ -14,16 +14,16 @@ import logging
 import os
 import stat
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from fuse_client import orphans
 from fuse_client.aliases import Aliases
 from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache
+from fuse_client.listing import Lister, Pass
 from fuse_client.reader import BLOCK, MAX_WINDOW_BLOCKS, Reader
 from fuse_client.remote import Remote
 from fuse_client.writeback import FileWriter
@@ -40,10 +40,6 @@ RENAME_EXCHANGE = 2
 HIDDEN_PREFIX = ".fuse_hidden"
 # chown's "leave as it is", before and after mfusepy's overflow fix-up.
 UNCHANGED_ID = (-1, 0xFFFFFFFF)
-# Entries per ReadDir call, and at most per readdir answer to the kernel.
-LISTING_PAGE = 2000
-# A listing is kept whole (for the next readdir within the bound) up to this size.
-KEEP_LISTING_MAX = 100_000
 
 
 @dataclass
@@ -57,29 +53,10 @@ class OpenFile:
 
 
 @dataclass
-class _Pass:
-    """One read of a directory's listing, page by page, from its first entry."""
-
-    ino: int
-    hidden: str  # a name not to show ("" for none)
-    since: float = field(default_factory=time.monotonic)
-    after: str = ""  # the last name read, where the next page starts
-    more: bool = True  # whether the server has entries after `after`
-    start: int = 0  # the index in the listing of page[0]
-    page: list[DirItem] = field(default_factory=list)
-    # Every entry so far, while the listing is small enough to keep.
-    seen: list[DirItem] | None = field(default_factory=list)
-    # The page after `page`, on its way while the kernel takes this one, and
-    # when it was asked for.
-    ahead: "Future[pb.ReadDirResponse] | None" = None
-    ahead_asked: float = 0.0
-
-
-@dataclass
 class _OpenDir:
     ino: int
     parent: int
-    listing: _Pass | None = None
+    listing: Pass | None = None
 
 
 @dataclass
@@ -139,6 +116,7 @@ class NetvolFS:
         self.data = DataCache(BLOCK, cache_bytes)
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
         self._reader = Reader(remote, self.data, self._executor)
+        self._lister = Lister(remote, self.meta, self._executor, root_ino)
         self._writers: dict[int, FileWriter] = {}
         self._writers_lock = threading.Lock()
         self._open: dict[int, OpenFile] = {}
@@ -166,7 +144,7 @@ class NetvolFS:
         if cached is not None:
             return cached
         if self._note_miss(parent):
-            self._list(parent)
+            self._lister.fetch_all(parent)
             return self._child(parent, name)
         try:
             attr = self._remote.lookup(parent, name)
@@ -184,46 +162,6 @@ class NetvolFS:
             self._misses[parent] = 0
             return True
         return False
-
-    def _list(self, ino: int) -> None:
-        """Read `ino`'s whole listing into the cache."""
-        listing = self._pass(ino)
-        while listing.more:
-            self._next_page(listing)
-
-    def _pass(self, ino: int) -> _Pass:
-        return _Pass(ino, orphans.NAME if ino == self.root_ino else "")
-
-    def _next_page(self, listing: _Pass) -> None:
-        """Read the page after listing.page; the last one completes the listing."""
-        if listing.ahead is not None:
-            asked = listing.ahead_asked
-            reply, listing.ahead = listing.ahead.result(), None
-        else:
-            asked = time.monotonic()
-            reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
-        entries = reply.entries
-        attrs = [e.attr for e in entries]  # read once: each access costs
-        page = [(e.name, attr.ino, attr.mode) for e, attr in zip(entries, attrs, strict=True)]
-        self.meta.put_entries(listing.ino, page, attrs, asked)
-        if listing.hidden:
-            page = [item for item in page if item[0] != listing.hidden]
-        listing.start += len(listing.page)
-        listing.page = page
-        listing.more = reply.more and len(entries) > 0
-        if entries:
-            listing.after = entries[-1].name
-        if listing.seen is not None:
-            listing.seen += listing.page
-            if len(listing.seen) > KEEP_LISTING_MAX:
-                listing.seen = None
-        if listing.more:
-            listing.ahead_asked = time.monotonic()
-            listing.ahead = self._executor.submit(
-                self._remote.readdir_page, listing.ino, listing.after, LISTING_PAGE
-            )
-        else:
-            self.meta.put_listing(listing.ino, listing.since, listing.seen)
 
     def resolve(self, path: str) -> int:
         hidden = self._hidden.get(path)
@@ -444,18 +382,8 @@ class NetvolFS:
         index = max(offset - 2, 0)  # of the first entry wanted, in the listing
         listing = handle.listing
         if listing is None or offset == 0 or index < listing.start:
-            listing = handle.listing = self._begin(handle.ino)
-        while index >= listing.start + len(listing.page) and listing.more:
-            self._next_page(listing)
-        first = index - listing.start
-        return items + listing.page[first : first + LISTING_PAGE]
-
-    def _begin(self, ino: int) -> _Pass:
-        listing = self._pass(ino)
-        kept = self.meta.listing(ino)
-        if kept is not None:
-            listing.page, listing.more, listing.seen = kept, False, None
-        return listing
+            listing = handle.listing = self._lister.begin(handle.ino)
+        return items + self._lister.entries(listing, index)
 
     def releasedir(self, fh: int) -> None:
         self._dirs.pop(fh, None)

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from fuse_client import filesystem, orphans
+from fuse_client import listing as listing_module
+from fuse_client import orphans
 from fuse_client.filesystem import NetvolFS
 from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
@@ -40,7 +41,7 @@ def volume(fs_server: StorageServer) -> Volume:
 
 @pytest.fixture
 def fs(volume: Volume, monkeypatch: pytest.MonkeyPatch) -> Iterator[NetvolFS]:
-    monkeypatch.setattr(filesystem, "LISTING_PAGE", PAGE)
+    monkeypatch.setattr(listing_module, "LISTING_PAGE", PAGE)
     channel = connect(volume.server.client_settings())
     remote = CountingRemote(channel, volume.id, io_timeout=10)
     netvol = NetvolFS(remote, volume.root, attr_ttl=TTL)
@@ -144,7 +145,7 @@ def test_a_listing_read_across_our_change_is_not_kept(fs: NetvolFS, volume: Volu
 def test_a_listing_too_large_to_keep_is_held_a_page_at_a_time(
     fs: NetvolFS, volume: Volume, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filesystem, "KEEP_LISTING_MAX", 2 * PAGE)
+    monkeypatch.setattr(listing_module, "KEEP_LISTING_MAX", 2 * PAGE)
     directory = volume.mkdir("d").ino
     names = make_files(volume, directory, 3 * PAGE)
     fh = fs.opendir("/d")
