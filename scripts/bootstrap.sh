@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(fuse3 libfuse3-3 postgresql iproute2 util-linux openssl)
+# python3-venv: Debian's python3 cannot make the virtual environment without it.
+apt_packages=(python3 python3-venv fuse3 libfuse3-3 postgresql iproute2 util-linux mount openssl)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
