@@ -100,7 +100,12 @@ def test_writes_through_a_server_restart_lose_nothing_acknowledged(own_mount: Mo
         time.sleep(1.5)
         before_kill = len(acknowledged)
         own_mount.server.kill9()
-        time.sleep(2)  # the writer is blocked in I/O meanwhile, not failing
+        time.sleep(0.5)  # an fsync that returned before the kill prints its line
+        while_down = len(acknowledged)
+        time.sleep(1.5)
+        # The writer waits in I/O meanwhile: it neither fails nor gets answers.
+        assert len(acknowledged) == while_down
+        assert writer.poll() is None
         own_mount.server.start()
         time.sleep(2)
     finally:

@@ -2,20 +2,20 @@
 bit-exact, and changes to names show on the other node within the
 attribute-cache bound; both nodes writing at once lose and mix nothing."""
 
-import hashlib
 import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.harness.volume import sha256
 from tests.multinode.conftest import (
     ATTR_TTL,
     Pair,
-    acknowledged_files,
     both_hold,
     new_dir,
     start_writers,
+    stop_writers,
+    wait_for_more,
 )
 from tests.multinode.workers import CHUNK, chunk_data
 
@@ -25,10 +25,6 @@ MARGIN = 2.0
 POLL = 0.02
 # The poll's own granularity, and the scheduling of this process.
 SLACK = 0.15
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def seen_in_time(check: Callable[[], bool], what: str, since: float) -> None:
@@ -149,10 +145,11 @@ def test_a_delete_on_one_node_is_seen_on_the_other(shared: Pair) -> None:
 def test_both_nodes_writing_files_at_once_lose_nothing(shared: Pair) -> None:
     directory = new_dir(shared)
     writers = start_writers(shared, directory)
-    time.sleep(2)
-    for writer in writers:
-        assert writer.finish(signal.SIGTERM) == 0
-    acknowledged = acknowledged_files(*writers)
+    wait_for_more(writers, 3)
+    acknowledged = stop_writers(writers)
+    a, b = writers
+    # Each acknowledged a file before the other's last one: they wrote at once.
+    assert a.lines[0][0] < b.lines[-1][0] and b.lines[0][0] < a.lines[-1][0]
     assert {name[0] for name in acknowledged} == {"a", "b"}
     both_hold(shared, directory, acknowledged)
 
