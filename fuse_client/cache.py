@@ -107,7 +107,6 @@ class _Listings:
 
 class MetaCache:
     def __init__(self, ttl: float, max_items: int = 200_000) -> None:
-        self.ttl = ttl
         self._lock = threading.Lock()
         self._attrs: _TTLMap[int, pb.Attr] = _TTLMap(ttl, max_items)
         self._entries: _TTLMap[tuple[int, str], int] = _TTLMap(

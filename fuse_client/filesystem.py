@@ -203,6 +203,10 @@ class NetvolFS:
             return shown
         return attr
 
+    def ino_of(self, fh: int) -> int:
+        """The inode an open file handle is of."""
+        return self._open[fh].ino
+
     def getattr(self, path: str | None, fh: int | None) -> dict[str, Any]:
         ino = self._open[fh].ino if fh else self.resolve(path or "/")
         attr = self.attr(ino)
@@ -484,7 +488,7 @@ class NetvolFS:
         if self._would_overfill(len(data) + writer.dirty_bytes()):
             # Near the quota the server decides each write, so the error is this call's.
             writer.write_through(offset, data)
-            self._refresh_space()
+            self.statfs()
         else:
             writer.write(offset, data)
         return len(data)
@@ -493,13 +497,10 @@ class NetvolFS:
         with self._space.lock:
             size, used = self._space.size, self._space.used
         if size == 0:
-            self._refresh_space()
+            self.statfs()
             with self._space.lock:
                 size, used = self._space.size, self._space.used
         return used + extra > size * 0.95 or used + extra > size - 64 * BLOCK
-
-    def _refresh_space(self) -> None:
-        self.statfs()
 
     def _flush_ino(self, ino: int) -> None:
         writer = self._writers.get(ino)

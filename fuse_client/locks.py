@@ -295,10 +295,10 @@ class Locks:
             if key not in self._held or not session_id:
                 return  # the common close: this owner never locked anything
             try:
-                ino = self._ino_of(fh)
+                more = self._remote.release(session_id, self._ino_of(fh), lock)
             except FileNotFoundError:
                 return  # the file is gone, and its locks with it
-            if not self._remote.release(session_id, ino, lock):
+            if not more:
                 self._held.discard(key)
 
     def _test(self, fh: int, lock: pb.Lock) -> Record:

@@ -28,12 +28,12 @@ import grpc
 
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
+from storage_server.rpc import ERRNO_KEY
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ERRNO_KEY = "netvol-errno"
 # For failures that carry no errno (volume gone, token revoked, server bug).
 STATUS_ERRNO = {
     grpc.StatusCode.NOT_FOUND: errno.ENOENT,

@@ -51,7 +51,7 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     locks = Locks(
         LockRemote(channel, volume.volume_id, options.io_timeout),
         client=f"{socket.gethostname()}:{mountpoint}",
-        ino_of=lambda fh: int(fs.getattr(None, fh)["st_ino"]),
+        ino_of=fs.ino_of,
         interrupted=interrupted,
     )
     operations.locks = locks

@@ -42,9 +42,11 @@ def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
-        if "sqlite_synchronous" in options:
-            # Read at commit time; it cannot change inside a transaction.
-            conn.exec_driver_sql(f"PRAGMA synchronous={options['sqlite_synchronous']}")
+        if "sqlite_begin" in options:
+            # A write: durable unless asked otherwise, whatever the pooled
+            # connection did last. Read at commit time; it cannot change
+            # inside a transaction.
+            conn.exec_driver_sql(f"PRAGMA synchronous={options.get('sqlite_synchronous', 'FULL')}")
         conn.exec_driver_sql(options.get("sqlite_begin", "BEGIN"))
 
 
@@ -83,22 +85,18 @@ class Database:
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         writer = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-        self._write = sessionmaker(
-            writer.execution_options(sqlite_synchronous="FULL"), expire_on_commit=False
-        )
+        self._write = sessionmaker(writer, expire_on_commit=False)
         self._relaxed_write = sessionmaker(
             writer.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
         )
         # SQLite's write lock already keeps other writers out; PostgreSQL's
         # default READ COMMITTED would let each statement see later commits.
         consistent = (
-            engine
+            writer
             if engine.dialect.name == "sqlite"
-            else engine.execution_options(isolation_level="REPEATABLE READ")
+            else writer.execution_options(isolation_level="REPEATABLE READ")
         )
-        self._consistent = sessionmaker(
-            consistent.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
-        )
+        self._consistent = sessionmaker(consistent, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

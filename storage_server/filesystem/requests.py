@@ -72,7 +72,7 @@ def run_once(
     reply: type[M],
     work: Callable[[Session], M],
     *,
-    durable: bool = True,
+    durable: bool,
 ) -> M:
     """Run `work` in a write transaction, once per request id; return its response.
     `durable` says whether the commit waits for stable storage (see Database)."""

@@ -39,3 +39,9 @@ def test_writes_wait_for_the_disk_unless_relaxed(db: Database) -> None:
             assert not _waits_for_disk(db, session)
     with db.write() as session:
         assert _waits_for_disk(db, session)
+
+
+def test_a_consistent_write_waits_for_the_disk_after_a_relaxed_one(db: Database) -> None:
+    with db.write(durable=False) as session:
+        assert not _waits_for_disk(db, session)
+    assert db.consistent_write(lambda session: _waits_for_disk(db, session))
