@@ -75,7 +75,9 @@ class Node(csi_pb2_grpc.NodeServicer):
                 log.error("volume %s: cannot repair its mounts: %s", staged.volume_id, exc)
 
     def _held_path(self, volume_id: str, path: str) -> str:
-        """`path` normalised, if the volume is staged or published there."""
+        """`path` normalised, if the volume is staged or published there. Not
+        checked as an absolute path first: for an unknown volume at any path,
+        csi-sanity expects NOT_FOUND."""
         staged = self._state.load(volume_id)
         normal = os.path.normpath(path)
         if staged is None or not staged.holds(normal):

@@ -77,11 +77,17 @@ def _free_name(session: Session, volume_id: str, parent: int, name: str) -> Inod
 
 def lookup(session: Session, volume_id: str, parent: int, name: str) -> Inode:
     check_name(name)
+    # One query on the hot path; a child shares its directory's volume.
+    found = session.scalars(
+        select(Inode)
+        .join(Dentry, Dentry.child_ino == Inode.id)
+        .where(Dentry.parent_ino == parent, Dentry.name == name, Inode.volume_id == volume_id)
+    ).one_or_none()
+    if found is not None:
+        return found
+    # Why not: no such volume or directory, not a directory, or no such name.
     inodes.require_directory(inodes.get(session, volume_id, parent))
-    child = entry(session, parent, name)
-    if child is None:
-        raise FsError(errno.ENOENT, f"{name!r} does not exist")
-    return inodes.get(session, volume_id, child)
+    raise FsError(errno.ENOENT, f"{name!r} does not exist")
 
 
 def _check_target(target: str) -> str:
