@@ -259,8 +259,14 @@ class NetvolFS:
         self._setattr(path, fh, **fields)
 
     def truncate(self, path: str | None, length: int, fh: int | None) -> None:
-        self._flush_ino(self._target(path, fh)[0])
-        self._stored(self._setattr(path, fh, size=length))
+        self._truncate(self._target(path, fh)[0], length)
+
+    def _truncate(self, ino: int, length: int) -> pb.Attr:
+        """Buffered writes first, then the new size; the caches follow as for a write."""
+        self._flush_ino(ino)
+        attr = self._remote.setattr(pb.SetAttrRequest(ino=ino, size=length))
+        self._stored(attr)
+        return attr
 
     # --- namespace --------------------------------------------------------
 
@@ -456,9 +462,7 @@ class NetvolFS:
         ino = self.resolve(path)
         if flags & os.O_TRUNC:
             # The kernel leaves O_TRUNC to us (atomic_o_trunc).
-            self._flush_ino(ino)
-            attr = self._remote.setattr(pb.SetAttrRequest(ino=ino, size=0))
-            self._stored(attr)
+            attr = self._truncate(ino, 0)
         else:
             # Close-to-open: the server's attributes now, not the cached ones.
             attr = self._remote.getattr(ino)

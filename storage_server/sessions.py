@@ -20,8 +20,9 @@ from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.orm import Session
 
 from storage_server.db import Database
-from storage_server.errors import InvalidArgument, NotFound
-from storage_server.models import LOCK_CLIENT_MAX_CHARS, LockSession, Volume
+from storage_server.errors import InvalidArgument
+from storage_server.filesystem.inodes import require_volume
+from storage_server.models import LOCK_CLIENT_MAX_CHARS, LockSession
 
 
 def _now() -> datetime:
@@ -33,8 +34,7 @@ def open_session(db: Database, volume_id: str, client: str, lease_seconds: float
     if len(client) > LOCK_CLIENT_MAX_CHARS:
         raise InvalidArgument(f"client names are at most {LOCK_CLIENT_MAX_CHARS} characters")
     with db.write() as session:
-        if session.get(Volume, volume_id) is None:
-            raise NotFound(f"volume id {volume_id!r} does not exist")
+        require_volume(session, volume_id)
         now = _now()
         row = LockSession(
             id=uuid.uuid4().hex,

@@ -41,9 +41,11 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-def require_volume(session: Session, volume_id: str) -> None:
-    if session.get(Volume, volume_id) is None:
+def require_volume(session: Session, volume_id: str) -> Volume:
+    volume = session.get(Volume, volume_id)
+    if volume is None:
         raise NotFound(f"volume id {volume_id!r} does not exist")
+    return volume
 
 
 def _missing(session: Session, volume_id: str) -> NoReturn:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from storage_server.errors import FsError, NotFound
+from storage_server.errors import FsError
 from storage_server.filesystem import inodes
 from storage_server.models import FILE_NAME_MAX_BYTES, Dentry, Inode, Volume
 
@@ -219,8 +219,6 @@ def read_link(session: Session, volume_id: str, ino: int) -> str:
 
 def stat_fs(session: Session, volume_id: str) -> tuple[Volume, int]:
     """The volume and how many inodes it has."""
-    volume = session.get(Volume, volume_id)
-    if volume is None:
-        raise NotFound(f"volume id {volume_id!r} does not exist")
+    volume = inodes.require_volume(session, volume_id)
     count = session.scalar(select(func.count(Inode.id)).where(Inode.volume_id == volume_id))
     return volume, int(count or 0)
