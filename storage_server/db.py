@@ -17,10 +17,23 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# PostgreSQL's answer when a REPEATABLE READ transaction meets a row changed
-# since its snapshot; running it again from the start is safe.
-_SERIALIZATION_FAILURE = "40001"
+# PostgreSQL's answers when it undid a transaction for a conflict with a
+# concurrent one (a row changed since a REPEATABLE READ snapshot; a lock
+# cycle): running it again from the start is safe.
+_CONFLICTS = frozenset({"40001", "40P01"})
 CONSISTENT_ATTEMPTS = 10
+
+
+def retry_conflicts(attempt: Callable[[], T], attempts: int) -> T:
+    """Run `attempt` (one whole transaction) again while PostgreSQL undoes it
+    for a conflict, at most `attempts` times in all."""
+    while True:
+        attempts -= 1
+        try:
+            return attempt()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _CONFLICTS or not attempts:
+                raise
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -116,18 +129,12 @@ class Database:
         one moment, for copying many rows that others may be changing meanwhile.
         When PostgreSQL cannot serialize it with a concurrent transaction, the
         work is undone and run again."""
-        attempts_left = CONSISTENT_ATTEMPTS
-        while True:
-            attempts_left -= 1
-            try:
-                with self._consistent.begin() as session:
-                    return work(session)
-            except OperationalError as exc:
-                if (
-                    getattr(exc.orig, "sqlstate", None) != _SERIALIZATION_FAILURE
-                    or not attempts_left
-                ):
-                    raise
+
+        def attempt() -> T:
+            with self._consistent.begin() as session:
+                return work(session)
+
+        return retry_conflicts(attempt, CONSISTENT_ATTEMPTS)
 
     def close(self) -> None:
         self.engine.dispose()

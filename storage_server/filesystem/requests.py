@@ -14,17 +14,16 @@ from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
 from sqlalchemy import CursorResult, delete, insert
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage_server.db import Database
+from storage_server.db import Database, retry_conflicts
 from storage_server.errors import FsError, InvalidArgument
 from storage_server.models import REQUEST_ID_MAX_CHARS, Request
 
 M = TypeVar("M", bound=Message)
 
-# PostgreSQL breaks a lock cycle by failing one transaction; it is safe to run again.
-_DEADLOCK = "40P01"
+# Runs of a mutation that PostgreSQL undid for a conflict (see db.retry_conflicts).
 _ATTEMPTS = 5
 
 
@@ -78,21 +77,17 @@ def run_once(
     `durable` says whether the commit waits for stable storage (see Database)."""
     if len(request_id) > REQUEST_ID_MAX_CHARS:
         raise InvalidArgument(f"request ids are at most {REQUEST_ID_MAX_CHARS} characters")
-    attempts_left = _ATTEMPTS
-    while True:
-        attempts_left -= 1
-        try:
-            return _attempt(db, volume_id, request_id, work, durable=durable)
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or not attempts_left:
+    try:
+        return retry_conflicts(
+            lambda: _attempt(db, volume_id, request_id, work, durable=durable), _ATTEMPTS
+        )
+    except IntegrityError:
+        # An earlier attempt of this request stored its answer: answer as it did.
+        with db.read() as session:
+            stored = session.get(Request, (volume_id, request_id)) if request_id else None
+            if stored is None:
                 raise
-        except IntegrityError:
-            # An earlier attempt of this request stored its answer: answer as it did.
-            with db.read() as session:
-                stored = session.get(Request, (volume_id, request_id)) if request_id else None
-                if stored is None:
-                    raise
-                return _answer(stored, reply)
+            return _answer(stored, reply)
 
 
 def expire(db: Database, ttl_seconds: float) -> int:
