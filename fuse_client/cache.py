@@ -24,6 +24,10 @@ V = TypeVar("V")
 DirItem = tuple[str, int, int]
 # At most this many entries of kept listings in all.
 KEPT_ITEMS_MAX = 200_000
+# A directory whose names miss the cache this often, each within the bound of
+# the one before, is listed whole: a stat storm costs one listing, not a call
+# per name.
+LISTING_AFTER_MISSES = 4
 
 
 class _TTLMap(Generic[K, V]):
@@ -121,6 +125,7 @@ class MetaCache:
         self._listings = _Listings(ttl, KEPT_ITEMS_MAX)
         self._changed: _TTLMap[int, float] = _TTLMap(ttl, max_items)
         self._xattrs: _TTLMap[int, frozenset[str]] = _TTLMap(ttl, max_items)
+        self._misses: _TTLMap[int, int] = _TTLMap(ttl, max_items)
 
     def attr(self, ino: int) -> pb.Attr | None:
         with self._lock:
@@ -153,6 +158,17 @@ class MetaCache:
             if ino is not None:
                 return ino
             return NEGATIVE if self._listed.get(parent) else None
+
+    def note_miss(self, parent: int) -> bool:
+        """Count a name of `parent` that the cache could not answer; True when
+        it is time to list `parent` whole."""
+        with self._lock:
+            misses = (self._misses.get(parent) or 0) + 1
+            if misses >= LISTING_AFTER_MISSES:
+                self._misses.pop(parent)
+                return True
+            self._misses.put(parent, misses)
+            return False
 
     def put_entry(self, parent: int, name: str, attr: pb.Attr) -> None:
         with self._lock:

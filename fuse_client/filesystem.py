@@ -32,9 +32,6 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 log = logging.getLogger(__name__)
 
 NAME_MAX = 255
-# A directory whose entries are looked up this often within the cache bound is
-# fetched whole, so a stat storm costs one listing instead of a call per name.
-LISTING_AFTER_MISSES = 4
 RENAME_EXCHANGE = 2
 # libfuse's names for files unlinked while open (see NetvolFS._hide).
 HIDDEN_PREFIX = ".fuse_hidden"
@@ -122,7 +119,6 @@ class NetvolFS:
         self._open: dict[int, OpenFile] = {}
         self._dirs: dict[int, _OpenDir] = {}
         self._handles = itertools.count(1)
-        self._misses: dict[int, int] = {}
         self._space = _Space()
         self._orphans = orphans.Orphans(remote, root_ino)
         self._hidden: dict[str, int] = {}  # libfuse's .fuse_hidden paths -> orphans
@@ -143,7 +139,7 @@ class NetvolFS:
             raise OSError(errno.ENOENT, name)
         if cached is not None:
             return cached
-        if self._note_miss(parent):
+        if self.meta.note_miss(parent):
             self._lister.fetch_all(parent)
             return self._child(parent, name)
         try:
@@ -154,14 +150,6 @@ class NetvolFS:
             raise
         self.meta.put_entry(parent, name, attr)
         return attr.ino
-
-    def _note_miss(self, parent: int) -> bool:
-        misses = self._misses.get(parent, 0) + 1
-        self._misses[parent] = misses
-        if misses >= LISTING_AFTER_MISSES:
-            self._misses[parent] = 0
-            return True
-        return False
 
     def resolve(self, path: str) -> int:
         hidden = self._hidden.get(path)

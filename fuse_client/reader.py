@@ -51,18 +51,16 @@ class Reader:
         return b"".join(parts)
 
     def _block(self, ino: int, version: int, index: int, stop: int) -> bytes:
-        while True:
-            block = self._cache.get(ino, index)
-            if block is not None and self._cache.version(ino) == version:
-                return block
-            future = self._start(ino, version, index, stop)
-            future.result()
-            block = self._cache.get(ino, index)
-            if block is not None:
-                return block
-            # Evicted at once or a newer version arrived: read this block alone.
-            _, data = self._remote.read(ino, index * BLOCK, BLOCK)
-            return data
+        block = self._cache.get(ino, index)
+        if block is not None and self._cache.version(ino) == version:
+            return block
+        self._start(ino, version, index, stop).result()
+        block = self._cache.get(ino, index)
+        if block is not None:
+            return block
+        # Evicted at once or a newer version arrived: read this block alone.
+        _, data = self._remote.read(ino, index * BLOCK, BLOCK)
+        return data
 
     def _start(self, ino: int, version: int, index: int, stop: int) -> "Future[None]":
         with self._lock:

@@ -108,19 +108,17 @@ class _Extents:
     def __init__(self) -> None:
         self.items: list[tuple[int, bytearray]] = []
         self.bytes = 0
+        self.end = 0  # where the furthest write ends (getattr asks on every call)
 
     def add(self, offset: int, data: bytes) -> None:
+        self.bytes += len(data)
+        self.end = max(self.end, offset + len(data))
         if self.items:
             last_offset, last = self.items[-1]
             if last_offset + len(last) == offset:
                 last += data
-                self.bytes += len(data)
                 return
         self.items.append((offset, bytearray(data)))
-        self.bytes += len(data)
-
-    def end(self) -> int:
-        return max((o + len(d) for o, d in self.items), default=0)
 
 
 class FileWriter:
@@ -151,7 +149,7 @@ class FileWriter:
         """The file size the buffered writes imply (0 when nothing is buffered)."""
         with self._lock:
             ends = [end for _, ranges in self._inflight for _, end in ranges]
-            return max([self._pending.end(), *ends])
+            return max([self._pending.end, *ends])
 
     def dirty_bytes(self) -> int:
         return self._pending.bytes

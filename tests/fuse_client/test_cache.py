@@ -4,7 +4,7 @@ every one of its names is still kept."""
 import stat
 import time
 
-from fuse_client.cache import NEGATIVE, MetaCache
+from fuse_client.cache import LISTING_AFTER_MISSES, NEGATIVE, MetaCache
 from proto.netvol.v1 import filesystem_pb2 as pb
 
 DIR = 1
@@ -55,3 +55,18 @@ def test_a_page_asked_for_before_a_change_of_ours_keeps_no_names() -> None:
     assert cache.entry(DIR, "a") == NEGATIVE
     assert cache.entry(DIR, "other") is None  # not complete: ask the server
     assert cache.listing(DIR) is None
+
+
+def test_misses_within_the_bound_ask_for_a_whole_listing() -> None:
+    cache = MetaCache(ttl=60, max_items=10)
+    assert [cache.note_miss(DIR) for _ in range(LISTING_AFTER_MISSES)] == [False] * (
+        LISTING_AFTER_MISSES - 1
+    ) + [True]
+    assert not cache.note_miss(DIR)  # counting starts again
+
+
+def test_misses_further_apart_than_the_bound_do_not_add_up() -> None:
+    cache = MetaCache(ttl=0.05, max_items=10)
+    for _ in range(2 * LISTING_AFTER_MISSES):
+        assert not cache.note_miss(DIR)
+        time.sleep(0.06)
