@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -34,6 +35,11 @@ InodeNumber = BigInteger().with_variant(Integer, "sqlite")
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for statements that need no ORM."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 def _inode_ref(*, primary_key: bool = False, index: bool = False) -> Mapped[int]:

@@ -21,7 +21,6 @@ from sqlalchemy import (
     BindParameter,
     CompoundSelect,
     Select,
-    Table,
     and_,
     bindparam,
     case,
@@ -34,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage_server.models import Slice
+from storage_server.models import Slice, table_of
 
 T = TypeVar("T")
 
@@ -72,7 +71,7 @@ class Extent:
         )
 
 
-_SLICES: Table = Slice.__table__  # type: ignore[assignment]
+_SLICES = table_of(Slice)
 _COLUMNS = (Slice.offset, Slice.length, Slice.blob_id, Slice.blob_offset, Slice.data)
 
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from storage_server.models import Base, CollectorGate, Dentry, Inode, Slice, Volume, Xattr
+from storage_server.models import CollectorGate, Dentry, Inode, Slice, Volume, Xattr, table_of
 
 # Slices may carry up to inline_max bytes each, so a batch stays a few tens of MiB.
 BATCH = 500
@@ -35,16 +35,12 @@ class _Belonging(NamedTuple):
     renumbered: tuple[str, ...]
 
 
-def _table(model: type[Base]) -> Table:
-    return Base.metadata.tables[model.__tablename__]
-
-
-_INODES = _table(Inode)
+_INODES = table_of(Inode)
 _INODE_FIELDS = [c for c in _INODES.c if c.name not in ("id", "volume_id")]
 _BELONGING = [
-    _Belonging(_table(Dentry), "parent_ino", "name", ("parent_ino", "child_ino")),
-    _Belonging(_table(Slice), "ino", "offset", ("ino",)),
-    _Belonging(_table(Xattr), "ino", "name", ("ino",)),
+    _Belonging(table_of(Dentry), "parent_ino", "name", ("parent_ino", "child_ino")),
+    _Belonging(table_of(Slice), "ino", "offset", ("ino",)),
+    _Belonging(table_of(Xattr), "ino", "name", ("ino",)),
 ]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from storage_server.errors import FsError
 from storage_server.filesystem import blockmap, inodes
 from storage_server.filesystem.blockmap import MAX_FILE_SIZE, Extent
-from storage_server.models import Inode
+from storage_server.filesystem.inodes import Node
 
 
 @dataclass(frozen=True)
@@ -27,48 +27,50 @@ class AttrChanges:
     mtime_now: bool = False
 
 
-def _data_changed(node: Inode, now: int) -> None:
-    node.mtime_ns = node.ctime_ns = now
-    node.data_version += 1
+def _data_changed(now: int, node: Node) -> dict[str, int]:
+    return {"mtime_ns": now, "ctime_ns": now, "data_version": node.data_version + 1}
 
 
-def _resize(session: Session, volume_id: str, node: Inode, size: int, now: int) -> None:
+def _resize(session: Session, volume_id: str, node: Node, size: int, now: int) -> dict[str, int]:
+    """The columns a truncate or extension to `size` changes."""
     inodes.require_regular(node)
     if size > MAX_FILE_SIZE:
         raise FsError(errno.EFBIG, f"size {size} is beyond the largest file")
+    allocated = node.allocated
     if size < node.size:
-        freed = blockmap.truncate(session, node.id, size)
+        freed = blockmap.truncate(session, node.ino, size)
         inodes.charge(session, volume_id, -freed)
-        node.allocated -= freed
+        allocated -= freed
     # Growing leaves a hole, which holds no bytes.
-    node.size = size
-    _data_changed(node, now)
+    return {"size": size, "allocated": allocated, **_data_changed(now, node)}
 
 
-def set_attr(session: Session, volume_id: str, ino: int, changes: AttrChanges) -> Inode:
+def set_attr(session: Session, volume_id: str, ino: int, changes: AttrChanges) -> Node:
     (node,) = inodes.lock(session, volume_id, ino)
     now = inodes.now_ns()
+    values: dict[str, int] = {}
     if changes.size is not None:
-        _resize(session, volume_id, node, changes.size, now)
+        values.update(_resize(session, volume_id, node, changes.size, now))
     if changes.mode is not None:
-        node.mode = stat.S_IFMT(node.mode) | stat.S_IMODE(changes.mode)
+        values["mode"] = stat.S_IFMT(node.mode) | stat.S_IMODE(changes.mode)
     if changes.uid is not None:
-        node.uid = changes.uid
+        values["uid"] = changes.uid
     if changes.gid is not None:
-        node.gid = changes.gid
+        values["gid"] = changes.gid
     if changes.atime_now:
-        node.atime_ns = now
+        values["atime_ns"] = now
     elif changes.atime_ns is not None:
-        node.atime_ns = changes.atime_ns
+        values["atime_ns"] = changes.atime_ns
     if changes.mtime_now:
-        node.mtime_ns = now
+        values["mtime_ns"] = now
     elif changes.mtime_ns is not None:
-        node.mtime_ns = changes.mtime_ns
-    node.ctime_ns = now
+        values["mtime_ns"] = changes.mtime_ns
+    values["ctime_ns"] = now
+    inodes.change(session, node, **values)
     return node
 
 
-def write(session: Session, volume_id: str, ino: int, extents: list[Extent]) -> Inode:
+def write(session: Session, volume_id: str, ino: int, extents: list[Extent]) -> Node:
     """Point the file at a Write stream's extents, later ones over earlier ones."""
     (node,) = inodes.lock(session, volume_id, ino)
     inodes.require_regular(node)
@@ -77,11 +79,15 @@ def write(session: Session, volume_id: str, ino: int, extents: list[Extent]) -> 
         return node
     added = blockmap.write(session, ino, disjoint)
     inodes.charge(session, volume_id, added)
-    node.allocated += added
-    node.size = max(node.size, disjoint[-1].end)
-    _data_changed(node, inodes.now_ns())
+    inodes.change(
+        session,
+        node,
+        allocated=node.allocated + added,
+        size=max(node.size, disjoint[-1].end),
+        **_data_changed(inodes.now_ns(), node),
+    )
     return node
 
 
-def readable(session: Session, volume_id: str, ino: int) -> Inode:
+def readable(session: Session, volume_id: str, ino: int) -> Node:
     return inodes.require_regular(inodes.get(session, volume_id, ino))

@@ -1,24 +1,30 @@
-"""Inodes of a volume: fetch and lock them, make and drop them, and charge the
-bytes they hold to the volume's quota.
+"""Inodes of a volume: fetch and lock them, make, change and drop them, and
+charge the bytes they hold to the volume's quota.
 
-Every function works inside the caller's transaction. Mutations lock the rows
-they change (SELECT ... FOR UPDATE; SQLite's write transaction already holds
-the database lock), always inodes before the volume row and inodes of one call
-in ascending order, so concurrent calls on PostgreSQL queue instead of
-deadlocking or losing counts.
+Every function works inside the caller's transaction, on its connection with
+plain SQL statements: a file system call is a handful of them, and the ORM's
+unit of work would cost several times what the statements do. A Node is what
+a call read; change() writes a change of it at once.
+
+Mutations lock the rows they change (SELECT ... FOR UPDATE; SQLite's write
+transaction already holds the database lock), always inodes before the volume
+row and inodes of one call in ascending order, so concurrent calls on
+PostgreSQL queue instead of deadlocking or losing counts.
 """
 
 import errno
 import stat
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import update as update_statement
 from sqlalchemy.orm import Session
 
 from storage_server.errors import FsError, NotFound
-from storage_server.models import Inode, Volume
+from storage_server.models import Inode, Volume, table_of
 
 KINDS = frozenset(
     {
@@ -35,6 +41,60 @@ KINDS = frozenset(
 # run under many uids, and the owner of a volume can narrow it with chmod.
 ROOT_MODE = stat.S_IFDIR | 0o777
 _INODE_MAX = 2**63 - 1
+_INODES = table_of(Inode)
+_VOLUMES = table_of(Volume)
+
+
+@dataclass(slots=True)
+class Node:
+    """An inode's row; the fields are in the order of COLUMNS."""
+
+    ino: int
+    volume_id: str
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    allocated: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    data_version: int
+    target: str | None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> "Node":
+        """The Node of a row selected as COLUMNS."""
+        return cls(*row)
+
+
+COLUMNS = (_INODES.c.id.label("ino"), *(_INODES.c[name] for name in Node.__slots__[1:]))
+_SELECT = (
+    select(*COLUMNS)
+    .where(
+        _INODES.c.id.in_(bindparam("inos", expanding=True)),
+        _INODES.c.volume_id == bindparam("volume_id"),
+    )
+    .order_by(_INODES.c.id)
+)
+_LOCK = _SELECT.with_for_update()
+_INSERT = insert(_INODES).returning(_INODES.c.id)
+# The columns set are the parameters' other keys.
+_CHANGE = update_statement(_INODES).where(_INODES.c.id == bindparam("changed_ino"))
+_DELETE = delete(_INODES).where(_INODES.c.id == bindparam("ino"))
+_CHARGE = update_statement(_VOLUMES).where(_VOLUMES.c.id == bindparam("volume_id"))
+_CHARGE_VALUES = {"used_bytes": _VOLUMES.c.used_bytes + bindparam("delta")}
+_GROW = _CHARGE.where(_VOLUMES.c.used_bytes + bindparam("delta") <= _VOLUMES.c.size_bytes).values(
+    _CHARGE_VALUES
+)
+_SHRINK = _CHARGE.values(_CHARGE_VALUES)
+
+
+def connection(session: Session) -> Connection:
+    """The transaction's connection, for statements that need no ORM."""
+    return session.connection()
 
 
 def now_ns() -> int:
@@ -53,49 +113,54 @@ def _missing(session: Session, volume_id: str) -> NoReturn:
     raise FsError(errno.ENOENT, "no such file or directory")
 
 
-def _fetch(session: Session, volume_id: str, inos: Sequence[int], lock: bool) -> list[Inode]:
+def _fetch(session: Session, volume_id: str, inos: Sequence[int], lock: bool) -> list[Node]:
     wanted = sorted(set(inos))
-    found: dict[int, Inode] = {}
+    found: dict[int, Node] = {}
     if wanted[-1] <= _INODE_MAX:
-        query = (
-            select(Inode)
-            .where(Inode.id.in_(wanted), Inode.volume_id == volume_id)
-            .order_by(Inode.id)
+        rows = connection(session).execute(
+            _LOCK if lock else _SELECT, {"inos": wanted, "volume_id": volume_id}
         )
-        if lock:
-            # populate_existing: what was read before the lock may be stale.
-            query = query.with_for_update().execution_options(populate_existing=True)
-        found = {node.id: node for node in session.scalars(query)}
+        found = {row[0]: Node.of(row) for row in rows}
     if len(found) != len(wanted):
         _missing(session, volume_id)
     return [found[ino] for ino in inos]
 
 
-def get(session: Session, volume_id: str, ino: int) -> Inode:
+def get(session: Session, volume_id: str, ino: int) -> Node:
     """The inode, which must belong to the volume (ENOENT otherwise)."""
     return _fetch(session, volume_id, [ino], lock=False)[0]
 
 
-def lock(session: Session, volume_id: str, *inos: int) -> list[Inode]:
-    """The inodes in argument order, locked for this transaction."""
+def lock(session: Session, volume_id: str, *inos: int) -> list[Node]:
+    """The inodes in argument order (one Node for an inode named twice), locked
+    for this transaction."""
     return _fetch(session, volume_id, inos, lock=True)
 
 
-def is_dir(node: Inode) -> bool:
+def change(session: Session, node: Node, **values: Any) -> None:
+    """Change columns of the inode, in the row and in `node`."""
+    for name, value in values.items():
+        setattr(node, name, value)
+    connection(session).execute(
+        update_statement(_INODES).where(_INODES.c.id == node.ino).values(**values)
+    )
+
+
+def is_dir(node: Node) -> bool:
     return stat.S_ISDIR(node.mode)
 
 
-def require_directory(node: Inode) -> Inode:
+def require_directory(node: Node) -> Node:
     if not is_dir(node):
-        raise FsError(errno.ENOTDIR, f"inode {node.id} is not a directory")
+        raise FsError(errno.ENOTDIR, f"inode {node.ino} is not a directory")
     return node
 
 
-def require_regular(node: Inode) -> Inode:
+def require_regular(node: Node) -> Node:
     if is_dir(node):
-        raise FsError(errno.EISDIR, f"inode {node.id} is a directory")
+        raise FsError(errno.EISDIR, f"inode {node.ino} is a directory")
     if not stat.S_ISREG(node.mode):
-        raise FsError(errno.EINVAL, f"inode {node.id} is not a regular file")
+        raise FsError(errno.EINVAL, f"inode {node.ino} is not a regular file")
     return node
 
 
@@ -108,10 +173,11 @@ def create(
     *,
     rdev: int = 0,
     target: str | None = None,
-) -> Inode:
+) -> Node:
     """A new inode with one link (two for a directory: its own '.')."""
     now = now_ns()
-    node = Inode(
+    node = Node(
+        ino=0,
         volume_id=volume_id,
         mode=mode,
         nlink=2 if stat.S_ISDIR(mode) else 1,
@@ -126,45 +192,44 @@ def create(
         data_version=0,
         target=target,
     )
-    session.add(node)
-    session.flush()
+    values = {name: getattr(node, name) for name in Node.__slots__[1:]}
+    node.ino = connection(session).execute(_INSERT, values).scalar_one()
     return node
 
 
 def make_root(session: Session, volume: Volume) -> None:
-    """Give a new volume its root directory."""
-    volume.root_ino = create(session, volume.id, ROOT_MODE, 0, 0).id
+    """Give a new volume (flushed already) its root directory."""
+    volume.root_ino = create(session, volume.id, ROOT_MODE, 0, 0).ino
 
 
-def touch_directory(node: Inode, now: int) -> None:
-    """An entry of the directory was added, removed or changed."""
-    node.mtime_ns = node.ctime_ns = now
+def touch_directory(session: Session, node: Node, now: int, nlink_delta: int = 0) -> None:
+    """An entry of the directory was added, removed or changed (and a
+    subdirectory's '..' came or went when `nlink_delta` says so)."""
+    change(session, node, nlink=node.nlink + nlink_delta, mtime_ns=now, ctime_ns=now)
 
 
 def charge(session: Session, volume_id: str, delta: int) -> None:
     """Add `delta` bytes to the volume's use; ENOSPC if that would pass its size."""
     if delta == 0:
         return
-    volume = session.scalars(
-        select(Volume)
-        .where(Volume.id == volume_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if delta > 0 and volume.used_bytes + delta > volume.size_bytes:
+    statement = _GROW if delta > 0 else _SHRINK
+    done = connection(session).execute(statement, {"volume_id": volume_id, "delta": delta})
+    if done.rowcount == 0:
+        volume = require_volume(session, volume_id)
         raise FsError(
             errno.ENOSPC,
             f"volume {volume.name!r} would hold {volume.used_bytes + delta} bytes "
             f"of its {volume.size_bytes}",
         )
-    volume.used_bytes += delta
 
 
-def drop_link(session: Session, volume_id: str, node: Inode, now: int) -> None:
+def drop_link(session: Session, volume_id: str, node: Node, now: int) -> None:
     """One name of the inode is gone; delete it (with its data) when none is left."""
-    node.nlink = 0 if is_dir(node) else node.nlink - 1
-    node.ctime_ns = now
-    if node.nlink == 0:
-        charge(session, volume_id, -node.allocated)
-        # Its slices and xattrs go by ON DELETE CASCADE.
-        session.delete(node)
+    nlink = 0 if is_dir(node) else node.nlink - 1
+    if nlink:
+        change(session, node, nlink=nlink, ctime_ns=now)
+        return
+    node.nlink, node.ctime_ns = 0, now
+    charge(session, volume_id, -node.allocated)
+    # Its slices, xattrs and locks go by ON DELETE CASCADE.
+    connection(session).execute(_DELETE, {"ino": node.ino})

@@ -10,12 +10,13 @@ import stat
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage_server.errors import FsError
 from storage_server.filesystem import inodes
-from storage_server.models import FILE_NAME_MAX_BYTES, Dentry, Inode, Volume
+from storage_server.filesystem.inodes import Node
+from storage_server.models import FILE_NAME_MAX_BYTES, Dentry, Inode, Volume, table_of
 
 # PATH_MAX less its terminating NUL.
 SYMLINK_MAX_BYTES = 4095
@@ -51,22 +52,43 @@ def check_name(name: str) -> str:
     return name
 
 
+_DENTRIES = table_of(Dentry)
+_INODES = table_of(Inode)
+_NAMED = (_DENTRIES.c.parent_ino == bindparam("parent"), _DENTRIES.c.name == bindparam("name"))
+_ENTRY = select(_DENTRIES.c.child_ino).where(*_NAMED)
+_ANY_ENTRY = select(_DENTRIES.c.name).where(_DENTRIES.c.parent_ino == bindparam("parent")).limit(1)
+_ADD_ENTRY = insert(_DENTRIES)
+_REMOVE_ENTRY = delete(_DENTRIES).where(*_NAMED)
+_LOOKUP = (
+    select(*inodes.COLUMNS)
+    .join(_DENTRIES, _DENTRIES.c.child_ino == _INODES.c.id)
+    .where(*_NAMED, _INODES.c.volume_id == bindparam("volume_id"))
+)
+
+
 def entry(session: Session, parent: int, name: str) -> int | None:
     """The inode the name points at in the directory, if any."""
-    return session.scalar(
-        select(Dentry.child_ino).where(Dentry.parent_ino == parent, Dentry.name == name)
+    child: int | None = (
+        inodes.connection(session).execute(_ENTRY, {"parent": parent, "name": name}).scalar()
     )
+    return child
 
 
 def has_entries(session: Session, ino: int) -> bool:
-    return session.scalar(select(Dentry.name).where(Dentry.parent_ino == ino).limit(1)) is not None
+    return inodes.connection(session).execute(_ANY_ENTRY, {"parent": ino}).first() is not None
+
+
+def add_entry(session: Session, parent: int, name: str, child: int) -> None:
+    inodes.connection(session).execute(
+        _ADD_ENTRY, {"parent_ino": parent, "name": name, "child_ino": child}
+    )
 
 
 def remove_entry(session: Session, parent: int, name: str) -> None:
-    session.execute(delete(Dentry).where(Dentry.parent_ino == parent, Dentry.name == name))
+    inodes.connection(session).execute(_REMOVE_ENTRY, {"parent": parent, "name": name})
 
 
-def _free_name(session: Session, volume_id: str, parent: int, name: str) -> Inode:
+def _free_name(session: Session, volume_id: str, parent: int, name: str) -> Node:
     """Lock the directory `parent` for adding `name`, which must not exist."""
     check_name(name)
     directory = inodes.require_directory(inodes.lock(session, volume_id, parent)[0])
@@ -75,16 +97,16 @@ def _free_name(session: Session, volume_id: str, parent: int, name: str) -> Inod
     return directory
 
 
-def lookup(session: Session, volume_id: str, parent: int, name: str) -> Inode:
+def lookup(session: Session, volume_id: str, parent: int, name: str) -> Node:
     check_name(name)
     # One query on the hot path; a child shares its directory's volume.
-    found = session.scalars(
-        select(Inode)
-        .join(Dentry, Dentry.child_ino == Inode.id)
-        .where(Dentry.parent_ino == parent, Dentry.name == name, Inode.volume_id == volume_id)
-    ).one_or_none()
+    found = (
+        inodes.connection(session)
+        .execute(_LOOKUP, {"parent": parent, "name": name, "volume_id": volume_id})
+        .first()
+    )
     if found is not None:
-        return found
+        return Node.of(found)
     # Why not: no such volume or directory, not a directory, or no such name.
     inodes.require_directory(inodes.get(session, volume_id, parent))
     raise FsError(errno.ENOENT, f"{name!r} does not exist")
@@ -111,7 +133,7 @@ def make_node(
     gid: int,
     rdev: int,
     target: str,
-) -> tuple[Inode, Inode]:
+) -> tuple[Node, Node]:
     """Make a node named `name` in `parent`; return it and the directory."""
     kind = stat.S_IFMT(mode)
     if kind not in inodes.KINDS:
@@ -138,32 +160,31 @@ def make_node(
         rdev=rdev if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0,
         target=target if kind == stat.S_IFLNK else None,
     )
-    session.add(Dentry(parent_ino=parent, name=name, child_ino=node.id))
-    if inodes.is_dir(node):
-        directory.nlink += 1
-    inodes.touch_directory(directory, node.ctime_ns)
+    add_entry(session, parent, name, node.ino)
+    inodes.touch_directory(
+        session, directory, node.ctime_ns, nlink_delta=1 if inodes.is_dir(node) else 0
+    )
     return node, directory
 
 
 def link(
     session: Session, volume_id: str, ino: int, new_parent: int, new_name: str
-) -> tuple[Inode, Inode]:
+) -> tuple[Node, Node]:
     """Give the inode another name; return it and the directory of that name."""
     directory = _free_name(session, volume_id, new_parent, new_name)
     (node,) = inodes.lock(session, volume_id, ino)
     if inodes.is_dir(node):
         raise FsError(errno.EPERM, "directories cannot have hard links")
-    session.add(Dentry(parent_ino=new_parent, name=new_name, child_ino=ino))
+    add_entry(session, new_parent, new_name, ino)
     now = inodes.now_ns()
-    node.nlink += 1
-    node.ctime_ns = now
-    inodes.touch_directory(directory, now)
+    inodes.change(session, node, nlink=node.nlink + 1, ctime_ns=now)
+    inodes.touch_directory(session, directory, now)
     return node, directory
 
 
 def unlink(
     session: Session, volume_id: str, parent: int, name: str, *, directory: bool
-) -> tuple[Inode, Inode]:
+) -> tuple[Node, Node]:
     """Remove a name (rmdir when `directory`); return the inode it pointed at
     (with its link count; deleted when that is 0) and the directory."""
     check_name(name)
@@ -181,9 +202,7 @@ def unlink(
         raise FsError(errno.EISDIR, f"{name!r} is a directory")
     remove_entry(session, parent, name)
     now = inodes.now_ns()
-    if inodes.is_dir(node):
-        parent_node.nlink -= 1
-    inodes.touch_directory(parent_node, now)
+    inodes.touch_directory(session, parent_node, now, nlink_delta=-1 if inodes.is_dir(node) else 0)
     inodes.drop_link(session, volume_id, node, now)
     return node, parent_node
 

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from storage_server.errors import FsError
 from storage_server.filesystem import inodes
+from storage_server.filesystem.inodes import Node
 from storage_server.filesystem.namespace import check_name, entry, has_entries, remove_entry
-from storage_server.models import Dentry, Inode
+from storage_server.models import Dentry
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -23,7 +24,7 @@ def rename(
     new_parent: int,
     new_name: str,
     flags: int,
-) -> tuple[int, Inode, Inode]:
+) -> tuple[int, Node, Node]:
     """Move a name; return the inode new_name pointed at before (0 when none)
     and both directories."""
     if flags not in (0, RENAME_NOREPLACE, RENAME_EXCHANGE):
@@ -54,9 +55,9 @@ def rename(
 
     now = inodes.now_ns()
     if target is not None and flags == RENAME_EXCHANGE:
-        _point(session, parent, name, target.id)
-        _point(session, new_parent, new_name, source.id)
-        target.ctime_ns = now
+        _point(session, parent, name, target.ino)
+        _point(session, new_parent, new_name, source.ino)
+        inodes.change(session, target, ctime_ns=now)
         _move_dir_link(new_dir, old_dir, target)
     else:
         if target is not None:
@@ -67,19 +68,21 @@ def rename(
             .values(parent_ino=new_parent, name=new_name)
         )
     _move_dir_link(old_dir, new_dir, source)
-    source.ctime_ns = now
-    inodes.touch_directory(old_dir, now)
-    inodes.touch_directory(new_dir, now)
+    inodes.change(session, source, ctime_ns=now)
+    # The directories' link counts changed in memory above; this writes them.
+    inodes.touch_directory(session, old_dir, now)
+    if new_dir is not old_dir:
+        inodes.touch_directory(session, new_dir, now)
     return target_ino or 0, old_dir, new_dir
 
 
-def _check_not_below_itself(session: Session, moving: Inode, destination: int) -> None:
+def _check_not_below_itself(session: Session, moving: Node, destination: int) -> None:
     """A directory cannot move into its own subtree (walking up from the destination)."""
     if not inodes.is_dir(moving):
         return
     ino: int | None = destination
     while ino is not None:
-        if ino == moving.id:
+        if ino == moving.ino:
             raise FsError(errno.EINVAL, "cannot move a directory into itself")
         ino = session.scalar(select(Dentry.parent_ino).where(Dentry.child_ino == ino))
 
@@ -87,23 +90,23 @@ def _check_not_below_itself(session: Session, moving: Inode, destination: int) -
 def _replace(
     session: Session,
     volume_id: str,
-    directory: Inode,
+    directory: Node,
     name: str,
     *,
-    source: Inode,
-    target: Inode,
+    source: Node,
+    target: Node,
     now: int,
 ) -> None:
     """Remove the entry `name` of `directory` (pointing at `target`) for `source`."""
     if inodes.is_dir(source):
         if not inodes.is_dir(target):
             raise FsError(errno.ENOTDIR, "cannot replace a non-directory with a directory")
-        if has_entries(session, target.id):
+        if has_entries(session, target.ino):
             raise FsError(errno.ENOTEMPTY, "the directory to replace is not empty")
         directory.nlink -= 1
     elif inodes.is_dir(target):
         raise FsError(errno.EISDIR, "cannot replace a directory with a non-directory")
-    remove_entry(session, directory.id, name)
+    remove_entry(session, directory.ino, name)
     inodes.drop_link(session, volume_id, target, now)
 
 
@@ -115,7 +118,7 @@ def _point(session: Session, parent: int, name: str, child: int) -> None:
     )
 
 
-def _move_dir_link(old_dir: Inode, new_dir: Inode, moved: Inode) -> None:
+def _move_dir_link(old_dir: Node, new_dir: Node, moved: Node) -> None:
     """A directory's '..' now counts as a link of its new parent."""
     if inodes.is_dir(moved) and old_dir is not new_dir:
         old_dir.nlink -= 1

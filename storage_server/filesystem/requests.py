@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage_server.db import Database, retry_conflicts
 from storage_server.errors import FsError, InvalidArgument
-from storage_server.models import REQUEST_ID_MAX_CHARS, Request
+from storage_server.models import REQUEST_ID_MAX_CHARS, Request, table_of
 
 M = TypeVar("M", bound=Message)
 
@@ -34,10 +34,15 @@ def _answer(stored: Request, reply: type[M]) -> M:
 
 
 def _record(session: Session, volume_id: str, request_id: str, **answer: Any) -> None:
-    session.execute(
-        insert(Request).values(
-            volume_id=volume_id, request_id=request_id, created_at=datetime.now(UTC), **answer
-        )
+    # On the connection: the ORM's bulk-insert path costs more than the insert.
+    session.connection().execute(
+        insert(table_of(Request)),
+        {
+            "volume_id": volume_id,
+            "request_id": request_id,
+            "created_at": datetime.now(UTC),
+            **answer,
+        },
     )
 
 

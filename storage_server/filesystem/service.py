@@ -17,16 +17,16 @@ from storage_server.errors import InvalidArgument
 from storage_server.filesystem import data, files, inodes, namespace, rename, requests, xattrs
 from storage_server.filesystem.blobs import BlobStore
 from storage_server.filesystem.files import AttrChanges
-from storage_server.models import Inode
+from storage_server.filesystem.inodes import Node
 from storage_server.settings import ServerSettings
 from storage_server.volumes import VolumeKey, VolumeStore
 
 M = TypeVar("M", bound=Message)
 
 
-def attr_message(node: Inode) -> pb.Attr:
+def attr_message(node: Node) -> pb.Attr:
     return pb.Attr(
-        ino=node.id,
+        ino=node.ino,
         mode=node.mode,
         nlink=node.nlink,
         uid=node.uid,
@@ -41,7 +41,7 @@ def attr_message(node: Inode) -> pb.Attr:
     )
 
 
-def _entry_reply(node: Inode, directory: Inode) -> pb.EntryReply:
+def _entry_reply(node: Node, directory: Node) -> pb.EntryReply:
     return pb.EntryReply(attr=attr_message(node), parent=attr_message(directory))
 
 
@@ -156,7 +156,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 request.name,
                 directory=request.directory,
             )
-            return pb.UnlinkResponse(ino=node.id, nlink=node.nlink, parent=attr_message(directory))
+            return pb.UnlinkResponse(ino=node.ino, nlink=node.nlink, parent=attr_message(directory))
 
         return self._once(request.volume_id, request.request_id, pb.UnlinkResponse, work)
 

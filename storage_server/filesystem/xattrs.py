@@ -56,7 +56,7 @@ def put(session: Session, volume_id: str, ino: int, name: str, value: bytes, *, 
         session.add(Xattr(ino=ino, name=name, value=value))
     else:
         existing.value = value
-    node.ctime_ns = inodes.now_ns()
+    inodes.change(session, node, ctime_ns=inodes.now_ns())
 
 
 def remove(session: Session, volume_id: str, ino: int, name: str) -> None:
@@ -65,4 +65,4 @@ def remove(session: Session, volume_id: str, ino: int, name: str) -> None:
     if existing is None:
         raise _missing(name)
     session.delete(existing)
-    node.ctime_ns = inodes.now_ns()
+    inodes.change(session, node, ctime_ns=inodes.now_ns())

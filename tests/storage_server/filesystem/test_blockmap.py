@@ -58,7 +58,7 @@ def test_block_map_matches_a_model(
     monkeypatch.setattr(blockmap, "RANGES_PER_QUERY", 2)
     monkeypatch.setattr(blockmap, "SLICES_PER_DELETE", 3)
     with store.db.write() as session:
-        ino = inodes.create(session, store.volume_id, 0o100644, 0, 0).id
+        ino = inodes.create(session, store.volume_id, 0o100644, 0, 0).ino
     content = bytearray()
     held = bytearray()
     allocated = 0
