@@ -46,6 +46,7 @@ STATUS_ERRNO = {
 }
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 ATTEMPT_SECONDS = 60.0
+MIN_ATTEMPT_SECONDS = 0.1  # the last attempt within --io-timeout still gets a chance
 WRITE_PIECE = 1024 * 1024
 
 
@@ -110,14 +111,19 @@ class Remote:
         for call in calls:
             call.cancel()
 
-    def _call(self, what: str, attempt: Callable[[], T], stop: threading.Event | None = None) -> T:
-        """Try `attempt` until it succeeds, fails for good, or `stop` is set."""
+    def _call(
+        self, what: str, attempt: Callable[[float], T], stop: threading.Event | None = None
+    ) -> T:
+        """Try `attempt(seconds)` until it succeeds, fails for good, or `stop`
+        is set. Each attempt may take `seconds`: long enough for a slow commit,
+        short enough that --io-timeout bounds the whole wait even while the
+        server does not answer at all."""
         started = time.monotonic()
         delay = 0.05
         while True:
             _raise_if_set(stop)
             try:
-                return attempt()
+                return attempt(self._attempt_seconds(time.monotonic() - started))
             except grpc.RpcError as exc:
                 _raise_if_set(stop)
                 code = exc.code()
@@ -137,10 +143,15 @@ class Remote:
                     stop.wait(delay)
                 delay = min(delay * 2, 2.0)
 
+    def _attempt_seconds(self, waited: float) -> float:
+        if not self._io_timeout:
+            return ATTEMPT_SECONDS
+        return max(min(ATTEMPT_SECONDS, self._io_timeout - waited), MIN_ATTEMPT_SECONDS)
+
     def _unary(self, method: Callable[..., T], request: object) -> T:
         name = type(request).__name__.removesuffix("Request")
         return self._call(
-            name, lambda: method(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True)
+            name, lambda seconds: method(request, timeout=seconds, wait_for_ready=True)
         )
 
     def lookup(self, parent: int, name: str) -> pb.Attr:
@@ -169,8 +180,8 @@ class Remote:
         A read as far as stop_reads() goes: pages are fetched ahead of the kernel."""
         request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after, limit=limit)
 
-        def attempt() -> pb.ReadDirResponse:
-            call = self._stub.ReadDir.future(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True)
+        def attempt(seconds: float) -> pb.ReadDirResponse:
+            call = self._stub.ReadDir.future(request, timeout=seconds, wait_for_ready=True)
             with self._reads_lock:
                 self._reads.add(call)
             try:
@@ -232,8 +243,8 @@ class Remote:
         """The bytes of [offset, offset+length), short at end of file."""
         request = pb.ReadRequest(volume_id=self.volume_id, ino=ino, offset=offset, length=length)
 
-        def attempt() -> tuple[pb.Attr, bytes]:
-            call = self._stub.Read(request, timeout=ATTEMPT_SECONDS, wait_for_ready=True)
+        def attempt(seconds: float) -> tuple[pb.Attr, bytes]:
+            call = self._stub.Read(request, timeout=seconds, wait_for_ready=True)
             with self._reads_lock:
                 self._reads.add(call)
             try:
@@ -282,7 +293,7 @@ class Remote:
         return self._durable_call(
             lambda: self._call(
                 "Write",
-                lambda: self._stub.Write(messages(), timeout=ATTEMPT_SECONDS, wait_for_ready=True),
+                lambda seconds: self._stub.Write(messages(), timeout=seconds, wait_for_ready=True),
             )
         )
 

@@ -86,6 +86,10 @@ def connect(settings: ClientSettings) -> grpc.Channel:
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # A server that is back is found within a second (gRPC's default backoff
+        # grows to two minutes): a hard mount resumes as soon as it can.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
     ]
     if settings.tls_ca:
         try:

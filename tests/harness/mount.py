@@ -53,14 +53,15 @@ class Mount:
 
 
 @contextmanager
-def private_mount(server_dir: Path, volume: str, size: str) -> Iterator[Mount]:
+def private_mount(server_dir: Path, volume: str, size: str, *mount_args: str) -> Iterator[Mount]:
     """A server and a mount of one volume, both the caller's own: free to be
-    restarted or filled; everything is stopped and removed afterwards."""
+    restarted or filled; everything is stopped and removed afterwards.
+    `mount_args` go to volctl mount."""
     server = StorageServer(server_dir)
     # Not under pytest's 0700 temp root: other users must reach the mount.
     base = Path(tempfile.mkdtemp(prefix="netvol-mnt-"))
     base.chmod(0o755)
-    mount = Mount(server, volume, base / volume)
+    mount = Mount(server, volume, base / volume, *mount_args)
     try:
         server.start()
         created = server.volctl("create", volume, "--size", size)
