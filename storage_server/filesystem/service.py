@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.db import Database
-from storage_server.errors import InvalidArgument
+from storage_server.errors import FsError, InvalidArgument
 from storage_server.filesystem import data, files, inodes, namespace, rename, requests, xattrs
 from storage_server.filesystem.blobs import BlobStore
 from storage_server.filesystem.files import AttrChanges
@@ -22,6 +22,8 @@ from storage_server.settings import ServerSettings
 from storage_server.volumes import VolumeKey, VolumeStore
 
 M = TypeVar("M", bound=Message)
+
+UNLINK_MANY_MAX = 1000
 
 
 def attr_message(node: Node) -> pb.Attr:
@@ -43,6 +45,13 @@ def attr_message(node: Node) -> pb.Attr:
 
 def _entry_reply(node: Node, directory: Node) -> pb.EntryReply:
     return pb.EntryReply(attr=attr_message(node), parent=attr_message(directory))
+
+
+def _unlink(
+    session: Session, volume_id: str, parent: int, name: str, *, directory: bool
+) -> pb.UnlinkResponse:
+    node, parent_node = namespace.unlink(session, volume_id, parent, name, directory=directory)
+    return pb.UnlinkResponse(ino=node.ino, nlink=node.nlink, parent=attr_message(parent_node))
 
 
 def _optional(message: Message, field: str) -> int | None:
@@ -148,17 +157,36 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
         return self._once(request.volume_id, request.request_id, pb.EntryReply, work)
 
     def Unlink(self, request: pb.UnlinkRequest, context: grpc.ServicerContext) -> pb.UnlinkResponse:
-        def work(session: Session) -> pb.UnlinkResponse:
-            node, directory = namespace.unlink(
-                session,
-                request.volume_id,
-                request.parent,
-                request.name,
-                directory=request.directory,
-            )
-            return pb.UnlinkResponse(ino=node.ino, nlink=node.nlink, parent=attr_message(directory))
+        return self._once(
+            request.volume_id,
+            request.request_id,
+            pb.UnlinkResponse,
+            lambda s: _unlink(
+                s, request.volume_id, request.parent, request.name, directory=request.directory
+            ),
+        )
 
-        return self._once(request.volume_id, request.request_id, pb.UnlinkResponse, work)
+    def UnlinkMany(
+        self, request: pb.UnlinkManyRequest, context: grpc.ServicerContext
+    ) -> pb.UnlinkManyResponse:
+        if len(request.names) > UNLINK_MANY_MAX:
+            raise InvalidArgument(f"UnlinkMany takes at most {UNLINK_MANY_MAX} names")
+
+        def work(session: Session) -> pb.UnlinkManyResponse:
+            outcomes = []
+            for item in request.names:
+                try:
+                    # A savepoint each: a failed unlink is undone alone.
+                    with session.begin_nested():
+                        reply = _unlink(
+                            session, request.volume_id, item.parent, item.name, directory=False
+                        )
+                    outcomes.append(pb.UnlinkOutcome(reply=reply))
+                except FsError as exc:
+                    outcomes.append(pb.UnlinkOutcome(errno=exc.errno))
+            return pb.UnlinkManyResponse(outcomes=outcomes)
+
+        return self._once(request.volume_id, request.request_id, pb.UnlinkManyResponse, work)
 
     def Rename(self, request: pb.RenameRequest, context: grpc.ServicerContext) -> pb.RenameResponse:
         def work(session: Session) -> pb.RenameResponse:

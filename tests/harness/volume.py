@@ -111,6 +111,15 @@ class Volume:
             )
         )
 
+    def unlink_many(self, *names: str, request_id: str = "") -> list[pb.UnlinkOutcome]:
+        """Unlink names of the root in one call; an outcome per name."""
+        request = pb.UnlinkManyRequest(
+            volume_id=self.id,
+            request_id=request_id,
+            names=[pb.UnlinkName(parent=self.root, name=name) for name in names],
+        )
+        return list(self.fs.UnlinkMany(request).outcomes)
+
     def link(self, ino: int, name: str, parent: int | None = None) -> pb.Attr:
         parent = self.root if parent is None else parent
         return self.fs.Link(

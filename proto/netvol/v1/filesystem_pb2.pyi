@@ -494,6 +494,103 @@ class UnlinkResponse(_message.Message):
 Global___UnlinkResponse: _TypeAlias = UnlinkResponse  # noqa: Y015
 
 @_typing.final
+class UnlinkName(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    parent: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.int = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkName: _TypeAlias = UnlinkName  # noqa: Y015
+
+@_typing.final
+class UnlinkManyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def names(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnlinkName]:
+        """At most 1000."""
+
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        names: _abc.Iterable[Global___UnlinkName] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["names", b"names", "request_id", b"request_id", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkManyRequest: _TypeAlias = UnlinkManyRequest  # noqa: Y015
+
+@_typing.final
+class UnlinkOutcome(_message.Message):
+    """One unlink's answer: errno 0 and its reply, or the errno it failed with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERRNO_FIELD_NUMBER: _builtins.int
+    REPLY_FIELD_NUMBER: _builtins.int
+    errno: _builtins.int
+    @_builtins.property
+    def reply(self) -> Global___UnlinkResponse: ...
+    def __init__(
+        self,
+        *,
+        errno: _builtins.int = ...,
+        reply: Global___UnlinkResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reply", b"reply"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["errno", b"errno", "reply", b"reply"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkOutcome: _TypeAlias = UnlinkOutcome  # noqa: Y015
+
+@_typing.final
+class UnlinkManyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnlinkOutcome]:
+        """One per name, in the order of the request."""
+
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___UnlinkOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkManyResponse: _TypeAlias = UnlinkManyResponse  # noqa: Y015
+
+@_typing.final
 class RenameRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

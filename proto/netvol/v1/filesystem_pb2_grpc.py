@@ -74,6 +74,11 @@ class FilesystemStub:
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkRequest.SerializeToString,
                 response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkResponse.FromString,
                 _registered_method=True)
+        self.UnlinkMany = channel.unary_unary(
+                '/netvol.v1.Filesystem/UnlinkMany',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkManyRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkManyResponse.FromString,
+                _registered_method=True)
         self.Rename = channel.unary_unary(
                 '/netvol.v1.Filesystem/Rename',
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.RenameRequest.SerializeToString,
@@ -182,6 +187,15 @@ class FilesystemServicer:
 
     def Unlink(self, request, context):
         """unlink, or rmdir when directory is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlinkMany(self, request, context):
+        """Several unlinks of files in one transaction, applied in order; each
+        succeeds or fails alone (a failed one changes nothing). A mount sends the
+        unlinks it answered at once this way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -304,6 +318,11 @@ def add_FilesystemServicer_to_server(servicer, server):
                     servicer.Unlink,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkRequest.FromString,
                     response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkResponse.SerializeToString,
+            ),
+            'UnlinkMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlinkMany,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkManyRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkManyResponse.SerializeToString,
             ),
             'Rename': grpc.unary_unary_rpc_method_handler(
                     servicer.Rename,
@@ -577,6 +596,33 @@ class Filesystem:
             '/netvol.v1.Filesystem/Unlink',
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkRequest.SerializeToString,
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlinkMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Filesystem/UnlinkMany',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkManyRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.UnlinkManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

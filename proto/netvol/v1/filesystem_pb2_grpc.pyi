@@ -58,6 +58,11 @@ class FilesystemStub:
     Link: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.LinkRequest, _filesystem_pb2.EntryReply]
     Unlink: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.UnlinkRequest, _filesystem_pb2.UnlinkResponse]
     """unlink, or rmdir when directory is set."""
+    UnlinkMany: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.UnlinkManyRequest, _filesystem_pb2.UnlinkManyResponse]
+    """Several unlinks of files in one transaction, applied in order; each
+    succeeds or fails alone (a failed one changes nothing). A mount sends the
+    unlinks it answered at once this way.
+    """
     Rename: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.RenameRequest, _filesystem_pb2.RenameResponse]
     ReadLink: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.ReadLinkRequest, _filesystem_pb2.ReadLinkResponse]
     Read: _grpc.UnaryStreamMultiCallable[_filesystem_pb2.ReadRequest, _filesystem_pb2.ReadChunk]
@@ -99,6 +104,11 @@ class FilesystemAsyncStub(FilesystemStub):
     Link: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.LinkRequest, _filesystem_pb2.EntryReply]  # type: ignore[assignment]
     Unlink: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.UnlinkRequest, _filesystem_pb2.UnlinkResponse]  # type: ignore[assignment]
     """unlink, or rmdir when directory is set."""
+    UnlinkMany: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.UnlinkManyRequest, _filesystem_pb2.UnlinkManyResponse]  # type: ignore[assignment]
+    """Several unlinks of files in one transaction, applied in order; each
+    succeeds or fails alone (a failed one changes nothing). A mount sends the
+    unlinks it answered at once this way.
+    """
     Rename: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.RenameRequest, _filesystem_pb2.RenameResponse]  # type: ignore[assignment]
     ReadLink: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.ReadLinkRequest, _filesystem_pb2.ReadLinkResponse]  # type: ignore[assignment]
     Read: _aio.UnaryStreamMultiCallable[_filesystem_pb2.ReadRequest, _filesystem_pb2.ReadChunk]  # type: ignore[assignment]
@@ -185,6 +195,17 @@ class FilesystemServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_filesystem_pb2.UnlinkResponse, _abc.Awaitable[_filesystem_pb2.UnlinkResponse]]:
         """unlink, or rmdir when directory is set."""
+
+    @_abc_1.abstractmethod
+    def UnlinkMany(
+        self,
+        request: _filesystem_pb2.UnlinkManyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.UnlinkManyResponse, _abc.Awaitable[_filesystem_pb2.UnlinkManyResponse]]:
+        """Several unlinks of files in one transaction, applied in order; each
+        succeeds or fails alone (a failed one changes nothing). A mount sends the
+        unlinks it answered at once this way.
+        """
 
     @_abc_1.abstractmethod
     def Rename(
