@@ -170,6 +170,23 @@ class MetaCache:
             self._misses.put(parent, misses)
             return False
 
+    def touch(self, ino: int, now_ns: int) -> None:
+        """A change of ours to the directory that the server applies later:
+        its cached times show it now, and expire when they would have."""
+        with self._lock:
+            attr = self._attrs.get(ino)
+            if attr is not None:
+                attr.mtime_ns = attr.ctime_ns = now_ns
+
+    def forget_entry(self, parent: int, name: str) -> None:
+        """What we took for the name (and so for the directory) may be wrong:
+        ask the server next time."""
+        with self._lock:
+            self._entries.pop((parent, name))
+            self._listed.pop(parent)
+            self._attrs.pop(parent)
+            self._stale(parent)
+
     def put_entry(self, parent: int, name: str, attr: pb.Attr) -> None:
         with self._lock:
             self._entries.put((parent, name), attr.ino)

@@ -9,11 +9,13 @@ those points attributes and entries are cached for `attr_ttl` seconds.
 """
 
 import errno
+import functools
 import itertools
 import logging
 import os
 import stat
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -319,14 +321,35 @@ class NetvolFS:
             self.data.forget(hidden)
             return
         parent, name = self._parent_of(path)
-        reply = self._remote.unlink(parent, name, directory)
-        self.meta.put_attr(reply.parent)
+        known = None if directory else self._known_file(parent, name)
+        if known is not None:
+            # Answered now, applied in order (fuse_client.unlinks).
+            self._remote.unlink_soon(
+                parent, name, functools.partial(self._unlink_failed, parent, name)
+            )
+            ino, nlink = known.ino, known.nlink - 1
+            self.meta.touch(parent, time.time_ns())
+        else:
+            reply = self._remote.unlink(parent, name, directory)
+            self.meta.put_attr(reply.parent)
+            ino, nlink = reply.ino, reply.nlink
         self.meta.put_name(parent, name, NEGATIVE)
-        self.meta.drop_attr(reply.ino)
-        self._aliases.forget(reply.ino, path)
-        self._aliases.changed(reply.ino)
-        if reply.nlink == 0:
-            self.data.forget(reply.ino)
+        self.meta.drop_attr(ino)
+        self._aliases.forget(ino, path)
+        self._aliases.changed(ino)
+        if nlink == 0:
+            self.data.forget(ino)
+
+    def _known_file(self, parent: int, name: str) -> pb.Attr | None:
+        """The cached attributes of what `name` names, if it is known to be a
+        file (anything but a directory)."""
+        ino = self.meta.entry(parent, name)
+        attr = self.meta.attr(ino) if ino else None
+        return attr if attr is not None and not stat.S_ISDIR(attr.mode) else None
+
+    def _unlink_failed(self, parent: int, name: str, failure: int) -> None:
+        if failure != errno.ENOENT:
+            self.meta.forget_entry(parent, name)
 
     def unlink(self, path: str) -> None:
         self._remove(path, directory=False)
@@ -536,10 +559,12 @@ class NetvolFS:
         self._remote.stop_reads()
 
     def close(self) -> None:
-        """After the unmount: store what is still buffered (as a hard mount
-        would, waiting for the server), then drop read-ahead nobody awaits."""
+        """After the unmount: store what is still buffered and apply deferred
+        unlinks (as a hard mount would, waiting for the server), then drop
+        read-ahead nobody awaits."""
         try:
             self.flush_all()
+            self._remote.drain()
         finally:
             self.unmounted()
             self._executor.shutdown(wait=True, cancel_futures=True)

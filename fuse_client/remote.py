@@ -10,6 +10,10 @@ disk; a Write waits, and so does a Sync. Remote counts the changes it made
 since the last durable commit, so that close and fsync ask for a Sync only
 when something of this mount is not yet on stable storage.
 
+Unlinks of files may be deferred (fuse_client.unlinks): every other call
+waits until those made before it are applied, so the order of this mount's
+calls holds.
+
 Reads are the exception once the mount is gone: nobody takes their answer any
 more (read-ahead, or a request the kernel has dropped), so stop_reads() makes
 them fail at once instead of keeping the process alive while the server is slow
@@ -21,11 +25,12 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
 
+from fuse_client.unlinks import DeferredUnlinks, Name
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.rpc import ERRNO_KEY
@@ -80,6 +85,7 @@ class Remote:
         self._reads_stopped = threading.Event()
         self._reads: set[grpc.RpcContext] = set()  # under way, for stop_reads()
         self._reads_lock = threading.Lock()
+        self._unlinks = DeferredUnlinks(self._unlink_many)
 
     def _changed(self, reply: T) -> T:
         with self._durability:
@@ -88,6 +94,7 @@ class Remote:
 
     def _durable_call(self, call: Callable[[], T]) -> T:
         """A call whose commit is durable: it covers every change answered before it."""
+        self._unlinks.drain()
         with self._durability:
             covers = self._changes
         reply = call()
@@ -96,7 +103,13 @@ class Remote:
         return reply
 
     def sync(self) -> None:
-        """Return once every change this mount made is on the server's stable storage."""
+        """Return once every change this mount made is on the server's stable
+        storage; fail with the error of a deferred unlink that failed since the
+        last time."""
+        self._unlinks.drain()
+        error = self._unlinks.take_error()
+        if error is not None:
+            raise error
         with self._durability:
             if self._durable == self._changes:
                 return
@@ -111,13 +124,25 @@ class Remote:
         for call in calls:
             call.cancel()
 
+    def drain(self) -> None:
+        """Return once the deferred unlinks made so far are applied."""
+        self._unlinks.drain()
+
     def _call(
-        self, what: str, attempt: Callable[[float], T], stop: threading.Event | None = None
+        self,
+        what: str,
+        attempt: Callable[[float], T],
+        stop: threading.Event | None = None,
+        *,
+        ordered: bool = True,
     ) -> T:
         """Try `attempt(seconds)` until it succeeds, fails for good, or `stop`
         is set. Each attempt may take `seconds`: long enough for a slow commit,
         short enough that --io-timeout bounds the whole wait even while the
-        server does not answer at all."""
+        server does not answer at all. An `ordered` call first waits for the
+        deferred unlinks made before it."""
+        if ordered:
+            self._unlinks.drain()
         started = time.monotonic()
         delay = 0.05
         while True:
@@ -220,6 +245,25 @@ class Remote:
             directory=directory,
         )
         return self._changed(self._unary(self._stub.Unlink, request))
+
+    def unlink_soon(self, parent: int, name: str, failed: Callable[[int], None]) -> None:
+        """Unlink a file (not a directory) without waiting for the server;
+        `failed(errno)` hears if the server did not."""
+        self._unlinks.put(parent, name, failed)
+
+    def _unlink_many(self, names: Sequence[Name]) -> list[int]:
+        request = pb.UnlinkManyRequest(
+            volume_id=self.volume_id,
+            request_id=new_request_id(),
+            names=[pb.UnlinkName(parent=parent, name=name) for parent, name in names],
+        )
+        reply = self._call(
+            "UnlinkMany",
+            lambda seconds: self._stub.UnlinkMany(request, timeout=seconds, wait_for_ready=True),
+            ordered=False,
+        )
+        self._changed(reply)
+        return [outcome.errno for outcome in reply.outcomes]
 
     def rename(
         self, parent: int, name: str, new_parent: int, new_name: str, flags: int
