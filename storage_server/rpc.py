@@ -1,5 +1,10 @@
 """The RPC boundary: token check, one log line per call, and domain errors mapped
-to gRPC status codes, for every service and every kind of call the server hosts."""
+to gRPC status codes, for every service and every kind of call the server hosts.
+
+Calls of the data path (what mounts send, and health probes) log at debug level:
+a busy mount makes thousands a second, and at info level the line cost ~0.2 ms
+of a ~0.7 ms round trip. Admin calls, and every internal error, log at info or
+above."""
 
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ ERRNO_STATUS = {
 
 # Health checks come from probes that hold no token and learn nothing secret.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+QUIET_PREFIXES = ("/netvol.v1.Filesystem/", "/netvol.v1.Locks/", *OPEN_PREFIXES)
 UNAUTHENTICATED = (grpc.StatusCode.UNAUTHENTICATED, "missing or wrong access token")
 
 
@@ -69,20 +75,23 @@ def _status_of(exc: Exception, context: grpc.ServicerContext) -> tuple[grpc.Stat
 class _Call:
     """Times one call, logs it once, and turns a failure into an abort."""
 
-    def __init__(self, method: str, context: grpc.ServicerContext) -> None:
+    def __init__(self, method: str, context: grpc.ServicerContext, quiet: bool) -> None:
         self.method = method
         self.context = context
+        self.level = logging.DEBUG if quiet else logging.INFO
         self.started = time.monotonic()
         self.volume = ""
 
     def done(self, code: grpc.StatusCode) -> None:
+        level = logging.ERROR if code == grpc.StatusCode.INTERNAL else self.level
+        if not log.isEnabledFor(level):
+            return
         fields = {
             "method": self.method,
             "volume": self.volume,
             "code": code.name,
             "ms": round((time.monotonic() - self.started) * 1000, 2),
         }
-        level = logging.ERROR if code == grpc.StatusCode.INTERNAL else logging.INFO
         log.log(level, "rpc", extra={FIELDS: fields})
 
     def fail(self, status: tuple[grpc.StatusCode, str]) -> None:
@@ -90,11 +99,13 @@ class _Call:
         self.context.abort(*status)
 
 
-def _guard(behavior: Callable[..., Any], method: str, authorized: bool, streams: bool) -> Any:
+def _guard(
+    behavior: Callable[..., Any], method: str, authorized: bool, streams: bool, quiet: bool
+) -> Any:
     """Wrap one handler behavior; `streams` says whether it yields responses."""
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        call = _Call(method, context)
+        call = _Call(method, context, quiet)
         call.volume = _volume_of(request)
         if not authorized:
             call.fail(UNAUTHENTICATED)
@@ -106,7 +117,7 @@ def _guard(behavior: Callable[..., Any], method: str, authorized: bool, streams:
         return response
 
     def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        call = _Call(method, context)
+        call = _Call(method, context, quiet)
         call.volume = _volume_of(request)
         if not authorized:
             call.fail(UNAUTHENTICATED)
@@ -149,12 +160,13 @@ class Boundary(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
+        quiet = handler_call_details.method.startswith(QUIET_PREFIXES)
         authorized = self._authorized(handler_call_details)
         for attribute, make, streams in _KINDS:
             behavior = getattr(handler, attribute)
             if behavior is not None:
                 return make(
-                    _guard(behavior, method, authorized, streams),
+                    _guard(behavior, method, authorized, streams, quiet),
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )

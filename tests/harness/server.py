@@ -49,6 +49,8 @@ class StorageServer:
 
     def start(self) -> None:
         args = [*self.program, "--data-dir", str(self.data_dir), "--listen", self.address]
+        # Every call in the log, so tests can count them; extra_args may say otherwise.
+        args += ["--log-level", "debug"]
         if self.database_url:
             args += ["--database-url", self.database_url]
         self.data_dir.mkdir(parents=True, exist_ok=True)
