@@ -15,7 +15,7 @@ PostgreSQL queue instead of deadlocking or losing counts.
 import errno
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -113,15 +113,19 @@ def _missing(session: Session, volume_id: str) -> NoReturn:
     raise FsError(errno.ENOENT, "no such file or directory")
 
 
+def _found(session: Session, volume_id: str, inos: Iterable[int], lock: bool) -> dict[int, Node]:
+    wanted = sorted({ino for ino in inos if ino <= _INODE_MAX})
+    if not wanted:
+        return {}
+    rows = connection(session).execute(
+        _LOCK if lock else _SELECT, {"inos": wanted, "volume_id": volume_id}
+    )
+    return {row[0]: Node.of(row) for row in rows}
+
+
 def _fetch(session: Session, volume_id: str, inos: Sequence[int], lock: bool) -> list[Node]:
-    wanted = sorted(set(inos))
-    found: dict[int, Node] = {}
-    if wanted[-1] <= _INODE_MAX:
-        rows = connection(session).execute(
-            _LOCK if lock else _SELECT, {"inos": wanted, "volume_id": volume_id}
-        )
-        found = {row[0]: Node.of(row) for row in rows}
-    if len(found) != len(wanted):
+    found = _found(session, volume_id, inos, lock)
+    if len(found) != len(set(inos)):
         _missing(session, volume_id)
     return [found[ino] for ino in inos]
 
@@ -135,6 +139,12 @@ def lock(session: Session, volume_id: str, *inos: int) -> list[Node]:
     """The inodes in argument order (one Node for an inode named twice), locked
     for this transaction."""
     return _fetch(session, volume_id, inos, lock=True)
+
+
+def lock_found(session: Session, volume_id: str, inos: Iterable[int]) -> dict[int, Node]:
+    """Those of the inodes that exist in the volume, by number, locked for
+    this transaction."""
+    return _found(session, volume_id, inos, lock=True)
 
 
 def change(session: Session, node: Node, **values: Any) -> None:
@@ -225,11 +235,21 @@ def charge(session: Session, volume_id: str, delta: int) -> None:
 
 def drop_link(session: Session, volume_id: str, node: Node, now: int) -> None:
     """One name of the inode is gone; delete it (with its data) when none is left."""
-    nlink = 0 if is_dir(node) else node.nlink - 1
-    if nlink:
-        change(session, node, nlink=nlink, ctime_ns=now)
-        return
-    node.nlink, node.ctime_ns = 0, now
-    charge(session, volume_id, -node.allocated)
-    # Its slices, xattrs and locks go by ON DELETE CASCADE.
-    connection(session).execute(_DELETE, {"ino": node.ino})
+    node.nlink = 0 if is_dir(node) else node.nlink - 1
+    drop_links(session, volume_id, [node], now)
+
+
+def drop_links(session: Session, volume_id: str, nodes: Sequence[Node], now: int) -> None:
+    """Names of the inodes are gone and each node's nlink counts those left:
+    keep the count, or delete the inode (with its data) when none is left.
+    A statement or two for the lot, however many inodes."""
+    for node in nodes:
+        node.ctime_ns = now
+    kept = [{"changed_ino": n.ino, "nlink": n.nlink, "ctime_ns": now} for n in nodes if n.nlink]
+    if kept:
+        connection(session).execute(_CHANGE, kept)
+    dropped = [node for node in nodes if not node.nlink]
+    if dropped:
+        charge(session, volume_id, -sum(node.allocated for node in dropped))
+        # Their slices, xattrs and locks go by ON DELETE CASCADE.
+        connection(session).execute(_DELETE, [{"ino": node.ino} for node in dropped])

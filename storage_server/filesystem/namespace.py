@@ -7,7 +7,8 @@ kinds of inodes, the names and the link counts are kept right.
 
 import errno
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select
@@ -59,6 +60,10 @@ _ENTRY = select(_DENTRIES.c.child_ino).where(*_NAMED)
 _ANY_ENTRY = select(_DENTRIES.c.name).where(_DENTRIES.c.parent_ino == bindparam("parent")).limit(1)
 _ADD_ENTRY = insert(_DENTRIES)
 _REMOVE_ENTRY = delete(_DENTRIES).where(*_NAMED)
+_ENTRIES = select(_DENTRIES.c.name, _DENTRIES.c.child_ino).where(
+    _DENTRIES.c.parent_ino == bindparam("parent"),
+    _DENTRIES.c.name.in_(bindparam("names", expanding=True)),
+)
 _LOOKUP = (
     select(*inodes.COLUMNS)
     .join(_DENTRIES, _DENTRIES.c.child_ino == _INODES.c.id)
@@ -182,11 +187,25 @@ def link(
     return node, directory
 
 
+@dataclass(frozen=True, slots=True)
+class Unlinked:
+    """A name removed: the inode it pointed at, its links left (0: deleted),
+    and the directory (as it is once the call is done)."""
+
+    ino: int
+    nlink: int
+    directory: Node
+
+
 def unlink(
     session: Session, volume_id: str, parent: int, name: str, *, directory: bool
-) -> tuple[Node, Node]:
-    """Remove a name (rmdir when `directory`); return the inode it pointed at
-    (with its link count; deleted when that is 0) and the directory."""
+) -> Unlinked:
+    """Remove a name (rmdir when `directory`)."""
+    if not directory:
+        (outcome,) = unlink_files(session, volume_id, [(parent, name)])
+        if isinstance(outcome, FsError):
+            raise outcome
+        return outcome
     check_name(name)
     (parent_node,) = inodes.lock(session, volume_id, parent)
     inodes.require_directory(parent_node)
@@ -194,17 +213,86 @@ def unlink(
     if child is None:
         raise FsError(errno.ENOENT, f"{name!r} does not exist")
     (node,) = inodes.lock(session, volume_id, child)
-    if directory:
-        inodes.require_directory(node)
-        if has_entries(session, child):
-            raise FsError(errno.ENOTEMPTY, f"directory {name!r} is not empty")
-    elif inodes.is_dir(node):
-        raise FsError(errno.EISDIR, f"{name!r} is a directory")
+    inodes.require_directory(node)
+    if has_entries(session, child):
+        raise FsError(errno.ENOTEMPTY, f"directory {name!r} is not empty")
     remove_entry(session, parent, name)
     now = inodes.now_ns()
-    inodes.touch_directory(session, parent_node, now, nlink_delta=-1 if inodes.is_dir(node) else 0)
+    inodes.touch_directory(session, parent_node, now, nlink_delta=-1)
     inodes.drop_link(session, volume_id, node, now)
-    return node, parent_node
+    return Unlinked(node.ino, node.nlink, parent_node)
+
+
+def _entries(session: Session, parent: int, names: Iterable[str]) -> dict[str, int]:
+    rows = inodes.connection(session).execute(
+        _ENTRIES, {"parent": parent, "names": sorted(set(names))}
+    )
+    return {row.name: row.child_ino for row in rows}
+
+
+def unlink_files(
+    session: Session, volume_id: str, names: Sequence[tuple[int, str]]
+) -> list[Unlinked | FsError]:
+    """Remove names of files (not directories), given as (directory, name), as
+    if one after the other: each succeeds or fails alone, changing nothing when
+    it fails. A few statements per directory, not per name: deleting many
+    files should cost about what deleting one does."""
+    asked: dict[int, list[str]] = {}
+    for parent, name in names:
+        asked.setdefault(parent, []).append(name)
+    directories = inodes.lock_found(session, volume_id, asked)
+    if len(directories) < len(asked):
+        inodes.require_volume(session, volume_id)  # else: ENOENT for those names
+    entries: dict[tuple[int, str], int] = {}
+    for parent, directory in directories.items():
+        if inodes.is_dir(directory):
+            found = _entries(session, parent, asked[parent])
+            entries.update(((parent, name), child) for name, child in found.items())
+    children = inodes.lock_found(session, volume_id, entries.values())
+    outcomes: list[Unlinked | FsError] = []
+    removed: list[tuple[int, str]] = []
+    unlinked: dict[int, Node] = {}
+    for parent, name in names:
+        try:
+            node = _file_to_unlink(directories, entries, children, parent, name)
+        except FsError as exc:
+            outcomes.append(exc)
+            continue
+        del entries[(parent, name)]
+        removed.append((parent, name))
+        node.nlink -= 1
+        unlinked[node.ino] = node
+        outcomes.append(Unlinked(node.ino, node.nlink, directories[parent]))
+    if removed:
+        now = inodes.now_ns()
+        inodes.connection(session).execute(
+            _REMOVE_ENTRY, [{"parent": parent, "name": name} for parent, name in removed]
+        )
+        for parent in dict.fromkeys(parent for parent, _ in removed):
+            inodes.touch_directory(session, directories[parent], now)
+        inodes.drop_links(session, volume_id, list(unlinked.values()), now)
+    return outcomes
+
+
+def _file_to_unlink(
+    directories: dict[int, Node],
+    entries: dict[tuple[int, str], int],
+    children: dict[int, Node],
+    parent: int,
+    name: str,
+) -> Node:
+    check_name(name)
+    directory = directories.get(parent)
+    if directory is None:
+        raise FsError(errno.ENOENT, f"directory {parent} does not exist")
+    inodes.require_directory(directory)
+    child = entries.get((parent, name))
+    if child is None:
+        raise FsError(errno.ENOENT, f"{name!r} does not exist")
+    node = children[child]
+    if inodes.is_dir(node):
+        raise FsError(errno.EISDIR, f"{name!r} is a directory")
+    return node
 
 
 def read_dir(

@@ -47,11 +47,10 @@ def _entry_reply(node: Node, directory: Node) -> pb.EntryReply:
     return pb.EntryReply(attr=attr_message(node), parent=attr_message(directory))
 
 
-def _unlink(
-    session: Session, volume_id: str, parent: int, name: str, *, directory: bool
-) -> pb.UnlinkResponse:
-    node, parent_node = namespace.unlink(session, volume_id, parent, name, directory=directory)
-    return pb.UnlinkResponse(ino=node.ino, nlink=node.nlink, parent=attr_message(parent_node))
+def _unlink_reply(unlinked: namespace.Unlinked) -> pb.UnlinkResponse:
+    return pb.UnlinkResponse(
+        ino=unlinked.ino, nlink=unlinked.nlink, parent=attr_message(unlinked.directory)
+    )
 
 
 def _optional(message: Message, field: str) -> int | None:
@@ -161,8 +160,10 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             request.volume_id,
             request.request_id,
             pb.UnlinkResponse,
-            lambda s: _unlink(
-                s, request.volume_id, request.parent, request.name, directory=request.directory
+            lambda s: _unlink_reply(
+                namespace.unlink(
+                    s, request.volume_id, request.parent, request.name, directory=request.directory
+                )
             ),
         )
 
@@ -173,17 +174,13 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             raise InvalidArgument(f"UnlinkMany takes at most {UNLINK_MANY_MAX} names")
 
         def work(session: Session) -> pb.UnlinkManyResponse:
-            outcomes = []
-            for item in request.names:
-                try:
-                    # A savepoint each: a failed unlink is undone alone.
-                    with session.begin_nested():
-                        reply = _unlink(
-                            session, request.volume_id, item.parent, item.name, directory=False
-                        )
-                    outcomes.append(pb.UnlinkOutcome(reply=reply))
-                except FsError as exc:
-                    outcomes.append(pb.UnlinkOutcome(errno=exc.errno))
+            names = [(item.parent, item.name) for item in request.names]
+            outcomes = [
+                pb.UnlinkOutcome(errno=outcome.errno)
+                if isinstance(outcome, FsError)
+                else pb.UnlinkOutcome(reply=_unlink_reply(outcome))
+                for outcome in namespace.unlink_files(session, request.volume_id, names)
+            ]
             return pb.UnlinkManyResponse(outcomes=outcomes)
 
         return self._once(request.volume_id, request.request_id, pb.UnlinkManyResponse, work)

@@ -111,12 +111,16 @@ class Volume:
             )
         )
 
-    def unlink_many(self, *names: str, request_id: str = "") -> list[pb.UnlinkOutcome]:
-        """Unlink names of the root in one call; an outcome per name."""
+    def unlink_many(
+        self, *names: str | tuple[int, str], request_id: str = ""
+    ) -> list[pb.UnlinkOutcome]:
+        """Unlink names (of the root, or as (directory, name)) in one call; an
+        outcome per name."""
+        pairs = [(self.root, name) if isinstance(name, str) else name for name in names]
         request = pb.UnlinkManyRequest(
             volume_id=self.id,
             request_id=request_id,
-            names=[pb.UnlinkName(parent=self.root, name=name) for name in names],
+            names=[pb.UnlinkName(parent=parent, name=name) for parent, name in pairs],
         )
         return list(self.fs.UnlinkMany(request).outcomes)
 

@@ -1,11 +1,12 @@
 """UnlinkMany: several unlinks in one call, each succeeding or failing alone."""
 
 import errno
+import time
 
 import grpc
 import pytest
 
-from tests.harness.volume import Volume, new_request_id
+from tests.harness.volume import Volume, errno_of, new_request_id
 
 
 def test_each_unlink_succeeds_or_fails_alone(vol: Volume) -> None:
@@ -31,6 +32,62 @@ def test_a_hard_link_keeps_the_inode(vol: Volume) -> None:
     (outcome,) = vol.unlink_many("a")
     assert (outcome.errno, outcome.reply.nlink) == (0, 1)
     assert vol.read(vol.lookup("b").ino) == b"data"
+
+
+def test_both_names_of_a_hard_link_in_one_call(vol: Volume) -> None:
+    before = vol.used()
+    file = vol.create("a", b"x" * 3000)
+    vol.link(file.ino, "b")
+    outcomes = vol.unlink_many("a", "b")
+    assert [(o.errno, o.reply.ino, o.reply.nlink) for o in outcomes] == [
+        (0, file.ino, 1),
+        (0, file.ino, 0),
+    ]
+    assert errno_of(lambda: vol.getattr(file.ino)) == errno.ENOENT
+    assert vol.used() == before
+    assert vol.statfs().inodes == 1
+
+
+def test_names_of_several_directories(vol: Volume) -> None:
+    one, two = vol.mkdir("one"), vol.mkdir("two")
+    vol.create("x", parent=one.ino)
+    vol.create("y", parent=two.ino)
+    file = vol.create("f")
+    time.sleep(0.01)  # so that the directories' times visibly move
+
+    outcomes = vol.unlink_many(
+        (one.ino, "x"),
+        (file.ino, "z"),
+        (two.ino, "y"),
+        (2**40, "w"),
+        (vol.root, ""),
+        (vol.root, "a/b"),
+        (two.ino, "y"),
+    )
+
+    assert [o.errno for o in outcomes] == [
+        0,
+        errno.ENOTDIR,
+        0,
+        errno.ENOENT,
+        errno.EINVAL,
+        errno.EINVAL,
+        errno.ENOENT,
+    ]
+    after_one, after_two = vol.getattr(one.ino), vol.getattr(two.ino)
+    assert outcomes[0].reply.parent == after_one and outcomes[2].reply.parent == after_two
+    assert after_one.mtime_ns > one.mtime_ns and after_two.mtime_ns > two.mtime_ns
+    assert after_one.nlink == one.nlink and vol.names(one.ino) == vol.names(two.ino) == []
+    assert vol.names() == ["f", "one", "two"]
+
+
+def test_the_most_names_a_call_takes(vol: Volume) -> None:
+    names = [f"file{i:04d}" for i in range(1000)]
+    for name in names:
+        vol.create(name, b"z")
+    outcomes = vol.unlink_many(*names)
+    assert [o.errno for o in outcomes] == [0] * 1000
+    assert vol.names() == [] and vol.used() == 0 and vol.statfs().inodes == 1
 
 
 def test_retried_call_is_applied_once(vol: Volume) -> None:
