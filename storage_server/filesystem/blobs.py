@@ -6,7 +6,10 @@ is what the rest of the server relies on; `LocalBlobStore` keeps blobs as
 files under a directory (an S3 store can implement the same five methods).
 """
 
+import errno
+import mmap
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +20,11 @@ from typing import Protocol
 # by clients later, and a bounded size keeps a stream's buffer bounded.
 BLOB_MAX = 4 * 1024 * 1024
 _DIRS = [f"{i:02x}" for i in range(256)]
+# Direct I/O wants buffers, lengths and offsets in multiples of the device's
+# logical block; a page covers every common one.
+_ALIGN = mmap.PAGESIZE
+# Aligned buffers kept for reuse: enough for the blob putters that run at once.
+_BUFFERS_KEPT = 8
 
 
 class BlobMissing(Exception):
@@ -55,8 +63,68 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_new(path: Path, flags: int, view: memoryview, length: int) -> None:
+    """Create the file from `view`, cut to `length` bytes, and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | flags, 0o600)
+    try:
+        written = len(view)
+        while view:
+            view = view[os.write(fd, view) :]
+        if written != length:
+            os.ftruncate(fd, length)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _takes_direct_io(root: Path) -> bool:
+    """Whether files under `root` can be written with O_DIRECT (tmpfs and some
+    other file systems refuse it)."""
+    probe = root / f".direct-probe-{uuid.uuid4().hex}"
+    buffer = mmap.mmap(-1, _ALIGN)
+    try:
+        _write_new(probe, os.O_DIRECT, memoryview(buffer), _ALIGN)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        return False
+    finally:
+        buffer.close()
+        probe.unlink(missing_ok=True)
+    return True
+
+
+class _AlignedBuffers:
+    """Page-aligned buffers of BLOB_MAX bytes for direct writes, reused: fresh
+    memory costs a page fault per page when first touched."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[mmap.mmap] = []
+
+    def take(self, size: int) -> mmap.mmap:
+        if size <= BLOB_MAX:
+            with self._lock:
+                if self._free:
+                    return self._free.pop()
+        return mmap.mmap(-1, max(size, BLOB_MAX))
+
+    def give(self, buffer: mmap.mmap) -> None:
+        with self._lock:
+            if len(buffer) == BLOB_MAX and len(self._free) < _BUFFERS_KEPT:
+                self._free.append(buffer)
+                return
+        buffer.close()
+
+
 class LocalBlobStore:
-    """Blobs as files root/<first two hex digits>/<id>."""
+    """Blobs as files root/<first two hex digits>/<id>.
+
+    A blob is written with direct I/O where the file system allows it: from an
+    aligned buffer to the disk, without a copy into the page cache. On the
+    virtual machines measured, that copy took most of the server's CPU time
+    while a large write came in. A blob is read by clients that cache it, so
+    the page cache gains little from holding it as it is written."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -64,20 +132,26 @@ class LocalBlobStore:
         for name in _DIRS:
             (root / name).mkdir(parents=True, exist_ok=True)
         _fsync_dir(root)
+        self.direct = _takes_direct_io(root)
+        self._buffers = _AlignedBuffers()
 
     def _path(self, blob_id: str) -> Path:
         return self._root / blob_id[:2] / blob_id
 
     def put(self, data: bytes) -> str:
         blob_id = uuid.uuid4().hex
-        fd = os.open(self._path(blob_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        path = self._path(blob_id)
+        if not self.direct:
+            _write_new(path, 0, memoryview(data), len(data))
+            return blob_id
+        padded = -(-len(data) // _ALIGN) * _ALIGN
+        buffer = self._buffers.take(padded)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            buffer[: len(data)] = data
+            buffer[len(data) : padded] = bytes(padded - len(data))
+            _write_new(path, os.O_DIRECT, memoryview(buffer)[:padded], len(data))
         finally:
-            os.close(fd)
+            self._buffers.give(buffer)
         return blob_id
 
     def sync(self, blob_ids: Iterable[str]) -> None:
