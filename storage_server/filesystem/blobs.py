@@ -11,7 +11,7 @@ import mmap
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +20,7 @@ from typing import Protocol
 # by clients later, and a bounded size keeps a stream's buffer bounded.
 BLOB_MAX = 4 * 1024 * 1024
 _DIRS = [f"{i:02x}" for i in range(256)]
+Buffer = bytes | bytearray | memoryview
 # Direct I/O wants buffers, lengths and offsets in multiples of the device's
 # logical block; a page covers every common one.
 _ALIGN = mmap.PAGESIZE
@@ -39,8 +40,9 @@ class BlobInfo:
 
 
 class BlobStore(Protocol):
-    def put(self, data: bytes) -> str:
-        """Store `data` as a new blob and return its id; durable once `sync` returns."""
+    def put(self, pieces: Sequence[Buffer]) -> str:
+        """Store the pieces, one after the other, as a new blob and return its
+        id; durable once `sync` returns."""
 
     def sync(self, blob_ids: Iterable[str]) -> None:
         """Make the named blobs, just put, survive a crash."""
@@ -138,18 +140,23 @@ class LocalBlobStore:
     def _path(self, blob_id: str) -> Path:
         return self._root / blob_id[:2] / blob_id
 
-    def put(self, data: bytes) -> str:
+    def put(self, pieces: Sequence[Buffer]) -> str:
         blob_id = uuid.uuid4().hex
         path = self._path(blob_id)
         if not self.direct:
+            data = b"".join(pieces)
             _write_new(path, 0, memoryview(data), len(data))
             return blob_id
-        padded = -(-len(data) // _ALIGN) * _ALIGN
+        length = sum(len(piece) for piece in pieces)
+        padded = -(-length // _ALIGN) * _ALIGN
         buffer = self._buffers.take(padded)
         try:
-            buffer[: len(data)] = data
-            buffer[len(data) : padded] = bytes(padded - len(data))
-            _write_new(path, os.O_DIRECT, memoryview(buffer)[:padded], len(data))
+            at = 0
+            for piece in pieces:
+                buffer[at : at + len(piece)] = piece
+                at += len(piece)
+            buffer[length:padded] = bytes(padded - length)
+            _write_new(path, os.O_DIRECT, memoryview(buffer)[:padded], length)
         finally:
             self._buffers.give(buffer)
         return blob_id

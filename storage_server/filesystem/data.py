@@ -4,6 +4,7 @@ and extents become the bytes a Read streams."""
 import errno
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -31,14 +32,17 @@ class StreamWriter:
     """Turns a Write stream's pieces into extents, storing blobs as they fill.
 
     Contiguous pieces are joined into runs; a run is cut into blobs of at most
-    BLOB_MAX bytes, and a piece of at most `inline_max` bytes stays inline."""
+    BLOB_MAX bytes, and a piece of at most `inline_max` bytes stays inline.
+    The pieces are kept as they came until the blob store copies them out:
+    each copy of a large write costs, in fresh memory mostly page faults."""
 
     def __init__(self, store: BlobStore, inline_max: int, blob_grace: float) -> None:
         self._store = store
         self._inline_max = inline_max
         self._blob_grace = blob_grace
         self._first_put: float | None = None
-        self._run = bytearray()
+        self._run: deque[memoryview] = deque()
+        self._run_bytes = 0
         self._run_start = 0
         self._extents: list[Extent] = []
         self._puts: list[tuple[int, Future[str]]] = []  # extent index -> blob id
@@ -46,32 +50,41 @@ class StreamWriter:
     def add(self, offset: int, data: bytes) -> None:
         if offset + len(data) > MAX_FILE_SIZE:
             raise FsError(errno.EFBIG, f"a write ending at {offset + len(data)} is too large")
-        if offset != self._run_start + len(self._run):
+        if not data:
+            return
+        if offset != self._run_start + self._run_bytes:
             self._flush()
         if not self._run:
             self._run_start = offset
-        self._run += data
-        while len(self._run) >= BLOB_MAX:
+        self._run.append(memoryview(data))
+        self._run_bytes += len(data)
+        while self._run_bytes >= BLOB_MAX:
             self._emit(BLOB_MAX)
 
     def _flush(self) -> None:
-        if self._run:
-            self._emit(len(self._run))
+        if self._run_bytes:
+            self._emit(self._run_bytes)
 
     def _emit(self, length: int) -> None:
-        if length == len(self._run):
-            piece, self._run = bytes(self._run), bytearray()
-        else:
-            piece = bytes(self._run[:length])
-            del self._run[:length]
+        """Make the run's first `length` bytes an extent."""
+        pieces: list[memoryview] = []
+        wanted = length
+        while wanted:
+            first = self._run.popleft()
+            if len(first) > wanted:
+                first, rest = first[:wanted], first[wanted:]
+                self._run.appendleft(rest)
+            pieces.append(first)
+            wanted -= len(first)
+        self._run_bytes -= length
         start = self._run_start
         self._run_start += length
         if length <= self._inline_max:
-            self._extents.append(Extent(start, length, data=piece))
+            self._extents.append(Extent(start, length, data=b"".join(pieces)))
             return
         if self._first_put is None:
             self._first_put = time.monotonic()
-        self._puts.append((len(self._extents), _putters.submit(self._store.put, piece)))
+        self._puts.append((len(self._extents), _putters.submit(self._store.put, pieces)))
         self._extents.append(Extent(start, length))
 
     def finish(self) -> list[Extent]:

@@ -71,7 +71,7 @@ def test_block_map_matches_a_model(
             held += bytes(size - len(held))
             continue
         extents = [
-            Extent(offset, len(payload), blob_id=store.blobs.put(payload))
+            Extent(offset, len(payload), blob_id=store.blobs.put([payload]))
             if in_blob
             else Extent(offset, len(payload), data=payload)
             for offset, payload, in_blob in pieces
