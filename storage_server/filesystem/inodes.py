@@ -151,9 +151,8 @@ def change(session: Session, node: Node, **values: Any) -> None:
     """Change columns of the inode, in the row and in `node`."""
     for name, value in values.items():
         setattr(node, name, value)
-    connection(session).execute(
-        update_statement(_INODES).where(_INODES.c.id == node.ino).values(**values)
-    )
+    # One statement with bound parameters: compiled once per set of columns.
+    connection(session).execute(_CHANGE, {"changed_ino": node.ino, **values})
 
 
 def is_dir(node: Node) -> bool:
