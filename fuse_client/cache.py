@@ -4,13 +4,16 @@ a short time (the attribute-cache bound), and file data by version.
 Entries are keyed by (parent inode, name), so renaming a directory leaves the
 entries below it valid. A directory whose whole listing was fetched answers
 misses authoritatively until the bound passes (no round trip per stat), and
-readdir from the kept listing unless a change of ours has made that stale.
+readdir from the kept listing unless a change of ours has made that stale; past
+the bound, the kept listing answers again once the server shows the directory
+unchanged since it was read.
 """
 
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from proto.netvol.v1 import filesystem_pb2 as pb
@@ -22,6 +25,9 @@ V = TypeVar("V")
 
 # A directory entry as readdir shows it: name, inode, st_mode.
 DirItem = tuple[str, int, int]
+# A directory's (mtime_ns, ctime_ns) on the server: every change of its entries
+# sets both, and a client cannot set ctime.
+Stamp = tuple[int, int]
 # At most this many entries of kept listings in all.
 KEPT_ITEMS_MAX = 200_000
 # A directory whose names miss the cache this often, each within the bound of
@@ -73,40 +79,66 @@ class _TTLMap(Generic[K, V]):
         self._items.pop(key, None)
 
 
+@dataclass
+class _Kept:
+    items: list[DirItem]
+    stamp: Stamp | None  # the directory's when the listing was read, if known
+    until: float  # monotonic: answers readdir unchecked until then
+
+
 class _Listings:
-    """Complete directory listings in server order, expiring `ttl` after they
-    were begun; LRU, bounded by their entries in all."""
+    """Complete directory listings in server order, answering for `ttl` after
+    they were begun (or last found unchanged); past that, a listing with its
+    directory's stamp is kept for a check. LRU, bounded by their entries in all."""
 
     def __init__(self, ttl: float, max_items: int) -> None:
         self._ttl = ttl
         self._max = max_items
         self._count = 0
-        self._listings: OrderedDict[int, tuple[list[DirItem], float]] = OrderedDict()
+        self._listings: OrderedDict[int, _Kept] = OrderedDict()
 
-    def put(self, ino: int, items: list[DirItem], since: float) -> None:
+    def put(self, ino: int, items: list[DirItem], since: float, stamp: Stamp | None) -> None:
         self.pop(ino)
         if len(items) > self._max:
             return
-        self._listings[ino] = (items, since + self._ttl)
+        self._listings[ino] = _Kept(items, stamp, since + self._ttl)
         self._count += len(items)
         while self._count > self._max:
-            _, (evicted, _) = self._listings.popitem(last=False)
-            self._count -= len(evicted)
+            _, evicted = self._listings.popitem(last=False)
+            self._count -= len(evicted.items)
 
     def get(self, ino: int) -> list[DirItem] | None:
-        listing = self._listings.get(ino)
-        if listing is None:
+        kept = self._listings.get(ino)
+        if kept is None:
             return None
-        if listing[1] < time.monotonic():
-            self.pop(ino)
+        if kept.until < time.monotonic():
+            if kept.stamp is None:
+                self.pop(ino)
             return None
         self._listings.move_to_end(ino)
-        return listing[0]
+        return kept.items
+
+    def stamp(self, ino: int) -> Stamp | None:
+        kept = self._listings.get(ino)
+        return None if kept is None else kept.stamp
+
+    def renew(self, ino: int, stamp: Stamp, since: float) -> list[DirItem] | None:
+        """The listing again for `ttl` from `since` if it was read at `stamp`;
+        else None, and a listing read at another stamp is dropped."""
+        kept = self._listings.get(ino)
+        if kept is None:
+            return None
+        if kept.stamp != stamp:
+            self.pop(ino)
+            return None
+        kept.until = since + self._ttl
+        self._listings.move_to_end(ino)
+        return kept.items
 
     def pop(self, ino: int) -> None:
-        listing = self._listings.pop(ino, None)
-        if listing is not None:
-            self._count -= len(listing[0])
+        kept = self._listings.pop(ino, None)
+        if kept is not None:
+            self._count -= len(kept.items)
 
 
 class MetaCache:
@@ -223,10 +255,14 @@ class MetaCache:
                 self._entries.put_many(((parent, name), ino) for name, ino, _mode in items)
             self._attrs.put_many((attr.ino, attr) for attr in attrs)
 
-    def put_listing(self, parent: int, since: float, items: list[DirItem] | None) -> None:
+    def put_listing(
+        self, parent: int, since: float, items: list[DirItem] | None, stamp: Stamp | None
+    ) -> None:
         """`parent`'s complete listing, read from `since` (monotonic) on and its
         entries put with put_entries: every name in it, and no others. `items`,
-        its entries in server order, answer readdir until the bound passes."""
+        its entries in server order, answer readdir until the bound passes, and
+        after it while the directory keeps `stamp` (None: the listing spans a
+        change, or the server did not say)."""
         with self._lock:
             lost = self._incomplete.get(parent)
             changed = self._changed.get(parent)
@@ -238,12 +274,25 @@ class MetaCache:
             # outlive one of its names.
             self._listed.put(parent, True, at=since)
             if items is not None:
-                self._listings.put(parent, items, since)
+                self._listings.put(parent, items, since, stamp)
 
     def listing(self, parent: int) -> list[DirItem] | None:
         """`parent`'s complete listing, as put_listing kept it, while still valid."""
         with self._lock:
             return self._listings.get(parent)
+
+    def listing_stamp(self, parent: int) -> Stamp | None:
+        """The stamp of a listing of `parent` kept past its bound, to check
+        with the server; None when there is nothing to check."""
+        with self._lock:
+            return self._listings.stamp(parent)
+
+    def recheck_listing(self, parent: int, stamp: Stamp, asked: float) -> list[DirItem] | None:
+        """`parent`'s kept listing, valid again for the bound from `asked`
+        (monotonic), if the server's answer to a call made then showed the
+        directory at the `stamp` the listing was read at; else None."""
+        with self._lock:
+            return self._listings.renew(parent, stamp, asked)
 
 
 class DataCache:

@@ -2,7 +2,8 @@
 
 A pass reads a listing in name order from its first entry. Every page's
 entries go to the metadata cache (stat storms answer from it); a complete
-listing small enough to keep answers the next pass within the bound, and the
+listing small enough to keep answers the next pass within the bound, or after
+it once a GetAttr shows the directory as it was when the listing was read. The
 page after the current one is fetched while the kernel takes this one.
 """
 
@@ -11,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fuse_client import orphans
-from fuse_client.cache import DirItem, MetaCache
+from fuse_client.cache import DirItem, MetaCache, Stamp
 from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
 
@@ -38,6 +39,13 @@ class Pass:
     # when it was asked for.
     ahead: "Future[pb.ReadDirResponse] | None" = None
     ahead_asked: float = 0.0
+    pages: int = 0  # read from the server so far
+    # The directory's stamp at every page read; None once they differ.
+    stamp: Stamp | None = None
+
+
+def _stamp(attr: pb.Attr) -> Stamp:
+    return attr.mtime_ns, attr.ctime_ns
 
 
 class Lister:
@@ -63,9 +71,19 @@ class Lister:
         """A new pass: from the kept listing if there is one, else from the server."""
         listing = self._pass(ino)
         kept = self._meta.listing(ino)
+        if kept is None:
+            kept = self._recheck(ino)
         if kept is not None:
             listing.page, listing.more, listing.seen = kept, False, None
         return listing
+
+    def _recheck(self, ino: int) -> list[DirItem] | None:
+        """A listing kept past its bound, if the directory is unchanged since:
+        one GetAttr instead of reading the listing again."""
+        if self._meta.listing_stamp(ino) is None:
+            return None
+        asked = time.monotonic()
+        return self._meta.recheck_listing(ino, _stamp(self._remote.getattr(ino)), asked)
 
     def entries(self, listing: Pass, index: int) -> list[DirItem]:
         """At most a page of entries from the `index`-th on (empty at the end),
@@ -84,6 +102,13 @@ class Lister:
         else:
             asked = time.monotonic()
             reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
+        # A server that does not send the directory's times leaves the stamp unknown.
+        stamp = _stamp(reply.directory) if reply.HasField("directory") else None
+        if listing.pages == 0:
+            listing.stamp = stamp
+        elif stamp != listing.stamp:
+            listing.stamp = None
+        listing.pages += 1
         entries = reply.entries
         attrs = [e.attr for e in entries]  # read once: each access costs
         page = [(e.name, attr.ino, attr.mode) for e, attr in zip(entries, attrs, strict=True)]
@@ -105,4 +130,4 @@ class Lister:
                 self._remote.readdir_page, listing.ino, listing.after, LISTING_PAGE
             )
         else:
-            self._meta.put_listing(listing.ino, listing.since, listing.seen)
+            self._meta.put_listing(listing.ino, listing.since, listing.seen, listing.stamp)

@@ -297,10 +297,15 @@ def _file_to_unlink(
 
 def read_dir(
     session: Session, volume_id: str, ino: int, after: str, limit: int
-) -> tuple[Sequence[Sequence[Any]], bool]:
-    """Up to `limit` entries named after `after`, in name order, and whether more
-    follow. Each row holds the ATTR_FIELDS of the entry's inode, then its name."""
-    inodes.require_directory(inodes.get(session, volume_id, ino))
+) -> tuple[Node, Sequence[Sequence[Any]], bool]:
+    """The directory, up to `limit` of its entries named after `after`, in name
+    order, and whether more follow. Each row holds the ATTR_FIELDS of the
+    entry's inode, then its name."""
+    # The directory before its entries: where statements do not share one
+    # snapshot, a change between them leaves its times older than the entries
+    # (a listing checked again too soon), never newer (one kept too long).
+    directory = inodes.get(session, volume_id, ino)
+    inodes.require_directory(directory)
     limit = min(limit or READDIR_DEFAULT, READDIR_MAX)
     # On the connection: Core rows, without the ORM's per-row processing.
     rows = (
@@ -314,7 +319,7 @@ def read_dir(
         )
         .all()
     )
-    return rows[:limit], len(rows) > limit
+    return directory, rows[:limit], len(rows) > limit
 
 
 def read_link(session: Session, volume_id: str, ino: int) -> str:

@@ -117,7 +117,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
         self, request: pb.ReadDirRequest, context: grpc.ServicerContext
     ) -> pb.ReadDirResponse:
         with self._db.read() as session:
-            rows, more = namespace.read_dir(
+            directory, rows, more = namespace.read_dir(
                 session, request.volume_id, request.ino, request.after, request.limit
             )
         # Entries as dicts, which protobuf takes for message fields: for
@@ -127,7 +127,11 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
         entries = [
             {"name": row[name], "attr": dict(zip(fields, row, strict=False))} for row in rows
         ]
-        return pb.ReadDirResponse(entries=entries, more=more)  # type: ignore[arg-type]
+        return pb.ReadDirResponse(
+            entries=entries,  # type: ignore[arg-type]
+            more=more,
+            directory=attr_message(directory),
+        )
 
     def MakeNode(self, request: pb.MakeNodeRequest, context: grpc.ServicerContext) -> pb.EntryReply:
         def work(session: Session) -> pb.EntryReply:

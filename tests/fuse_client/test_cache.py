@@ -1,5 +1,6 @@
 """The metadata cache on its own: a complete listing answers misses only while
-every one of its names is still kept."""
+every one of its names is still kept, and readdir past the bound only while the
+directory's stamp stays."""
 
 import stat
 import time
@@ -10,12 +11,19 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 DIR = 1
 
 
-def _list(cache: MetaCache, parent: int, names: list[str], first_ino: int) -> None:
+def _list(
+    cache: MetaCache,
+    parent: int,
+    names: list[str],
+    first_ino: int,
+    stamp: tuple[int, int] | None = None,
+) -> list[tuple[str, int, int]]:
     since = time.monotonic()
     items = [(name, first_ino + i, stat.S_IFREG) for i, name in enumerate(names)]
     attrs = [pb.Attr(ino=ino, mode=mode) for _, ino, mode in items]
     cache.put_entries(parent, items, attrs, since)
-    cache.put_listing(parent, since, items)
+    cache.put_listing(parent, since, items, stamp)
+    return items
 
 
 def test_a_complete_listing_answers_misses() -> None:
@@ -51,7 +59,7 @@ def test_a_page_asked_for_before_a_change_of_ours_keeps_no_names() -> None:
     asked = time.monotonic()
     cache.put_name(DIR, "a", NEGATIVE)  # our unlink of "a"
     cache.put_entries(DIR, [("a", 100, stat.S_IFREG)], [pb.Attr(ino=100)], asked)
-    cache.put_listing(DIR, asked, [("a", 100, stat.S_IFREG)])
+    cache.put_listing(DIR, asked, [("a", 100, stat.S_IFREG)], None)
     assert cache.entry(DIR, "a") == NEGATIVE
     assert cache.entry(DIR, "other") is None  # not complete: ask the server
     assert cache.listing(DIR) is None
@@ -70,3 +78,26 @@ def test_misses_further_apart_than_the_bound_do_not_add_up() -> None:
     for _ in range(2 * LISTING_AFTER_MISSES):
         assert not cache.note_miss(DIR)
         time.sleep(0.06)
+
+
+def test_a_listing_past_the_bound_answers_again_only_at_its_stamp() -> None:
+    cache = MetaCache(ttl=0.05, max_items=10)
+    items = _list(cache, DIR, ["a", "b"], 100, stamp=(5, 6))
+    _list(cache, 2, ["c"], 200)  # no stamp: nothing to check past the bound
+    time.sleep(0.06)
+    assert cache.listing(DIR) is None and cache.listing(2) is None
+    assert cache.listing_stamp(DIR) == (5, 6) and cache.listing_stamp(2) is None
+    assert cache.recheck_listing(DIR, (5, 6), time.monotonic()) == items
+    assert cache.listing(DIR) == items  # for the bound again
+    time.sleep(0.06)
+    assert cache.recheck_listing(DIR, (5, 7), time.monotonic()) is None
+    assert cache.listing_stamp(DIR) is None  # dropped, not checked again
+
+
+def test_a_change_of_ours_drops_a_listing_whatever_its_stamp() -> None:
+    """The server may not have applied our change yet: its stamp would not show it."""
+    cache = MetaCache(ttl=0.05, max_items=10)
+    _list(cache, DIR, ["a", "b"], 100, stamp=(5, 6))
+    cache.put_name(DIR, "a", NEGATIVE)
+    assert cache.listing_stamp(DIR) is None
+    assert cache.recheck_listing(DIR, (5, 6), time.monotonic()) is None

@@ -1,7 +1,7 @@
 """Directory listings of NetvolFS against a real server, without FUSE: readdir
 pages lazily through offsets the way the kernel asks, answers from a kept
-complete listing within the bound, and never from one a change of ours made
-stale."""
+complete listing within the bound (and after it, once the server shows the
+directory unchanged), and never from one a change made stale."""
 
 import errno
 import stat
@@ -25,13 +25,18 @@ TTL = 0.3
 
 
 class CountingRemote(Remote):
-    """A Remote that counts its ReadDir calls."""
+    """A Remote that counts its ReadDir and GetAttr calls."""
 
     pages = 0
+    getattrs = 0
 
     def readdir_page(self, ino: int, after: str, limit: int = 0) -> pb.ReadDirResponse:
         self.pages += 1
         return super().readdir_page(ino, after, limit)
+
+    def getattr(self, ino: int) -> pb.Attr:
+        self.getattrs += 1
+        return super().getattr(ino)
 
 
 @pytest.fixture
@@ -55,6 +60,11 @@ def fs(volume: Volume, monkeypatch: pytest.MonkeyPatch) -> Iterator[NetvolFS]:
 def pages(fs: NetvolFS) -> int:
     remote: Any = fs._remote
     return int(remote.pages)
+
+
+def getattrs(fs: NetvolFS) -> int:
+    remote: Any = fs._remote
+    return int(remote.getattrs)
 
 
 def read_all(fs: NetvolFS, fh: int, take: int = 5, offset: int = 0) -> list[str]:
@@ -119,6 +129,42 @@ def test_a_second_listing_within_the_bound_comes_from_the_cache(
     time.sleep(TTL + 0.05)
     assert read_all(fs, fs.opendir("/d")) == [".", "..", *names, "late"]
     assert pages(fs) > asked
+
+
+def test_past_the_bound_an_unchanged_directory_is_checked_not_read_again(
+    fs: NetvolFS, volume: Volume
+) -> None:
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, 2 * PAGE)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    asked, checked = pages(fs), getattrs(fs)
+    for _ in range(2):
+        time.sleep(TTL + 0.05)
+        assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    assert pages(fs) == asked
+    assert getattrs(fs) == checked + 2  # one check per pass past the bound
+    # Found unchanged, it answers unchecked for the bound again.
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    assert getattrs(fs) == checked + 2
+    # Another node's change: the check fails and the listing is read again.
+    volume.unlink("f003", parent=directory)
+    time.sleep(TTL + 0.05)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names[:3], *names[4:]]
+    assert pages(fs) > asked
+
+
+def test_a_listing_read_across_another_nodes_change_is_not_checked_again(
+    fs: NetvolFS, volume: Volume
+) -> None:
+    """Its last page shows the directory's new times, but an earlier page missed the change."""
+    directory = volume.mkdir("d").ino
+    make_files(volume, directory, 3 * PAGE)
+    fh = fs.opendir("/d")
+    first = fs.readdir(fh, 0)
+    volume.mknod("a-new-first-name", parent=directory)
+    assert "a-new-first-name" not in read_all(fs, fh, offset=len(first))
+    time.sleep(TTL + 0.05)
+    assert "a-new-first-name" in read_all(fs, fs.opendir("/d"))
 
 
 def test_our_own_change_shows_in_the_next_listing(fs: NetvolFS, volume: Volume) -> None:

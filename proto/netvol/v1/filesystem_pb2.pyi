@@ -339,19 +339,28 @@ class ReadDirResponse(_message.Message):
 
     ENTRIES_FIELD_NUMBER: _builtins.int
     MORE_FIELD_NUMBER: _builtins.int
+    DIRECTORY_FIELD_NUMBER: _builtins.int
     more: _builtins.bool
     """False on the last page."""
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirEntry]: ...
+    @_builtins.property
+    def directory(self) -> Global___Attr:
+        """The directory's own attributes, read with the page. Every change of its
+        entries sets its mtime and ctime: a client may keep a listing for as long
+        as a later GetAttr shows the times it had when the listing was read.
+        """
+
     def __init__(
         self,
         *,
         entries: _abc.Iterable[Global___DirEntry] | None = ...,
         more: _builtins.bool = ...,
+        directory: Global___Attr | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["directory", b"directory"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "more", b"more"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory", b"directory", "entries", b"entries", "more", b"more"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -3,6 +3,7 @@
 import errno
 import functools
 import stat
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -197,6 +198,40 @@ def test_readdir_pages(vol: Volume) -> None:
     assert [e.name for e in second.entries] == names[11:21]
     file = vol.lookup(names[0])
     assert errno_of(lambda: vol.readdir(file.ino)) == errno.ENOTDIR
+
+
+def test_readdir_carries_the_directory_times_every_entry_change_sets(vol: Volume) -> None:
+    """Clients keep a listing while these times stay: each change of a name must move them."""
+    d = vol.mkdir("d").ino
+    other = vol.mkdir("other").ino
+
+    def stamp() -> tuple[int, int]:
+        directory = vol.readdir(d).directory
+        assert directory.ino == d and stat.S_ISDIR(directory.mode)
+        return directory.mtime_ns, directory.ctime_ns
+
+    changes: list[Callable[[], object]] = [
+        lambda: vol.mknod("f", parent=d),
+        lambda: vol.link(vol.lookup("f", parent=d).ino, "g", parent=d),
+        lambda: vol.rename("g", "h", parent=d, new_parent=d),
+        lambda: vol.rename("h", "h", parent=d, new_parent=other),
+        lambda: vol.rename("h", "back", parent=other, new_parent=d),
+        lambda: vol.unlink("back", parent=d),
+        lambda: vol.unlink_many((d, "f")),
+        lambda: vol.mkdir("sub", parent=d),
+        lambda: vol.unlink("sub", parent=d, directory=True),
+    ]
+    seen = [stamp()]
+    for change in changes:
+        change()
+        seen.append(stamp())
+    assert len(set(seen)) == len(seen)
+    assert seen[-1] == (vol.getattr(d).mtime_ns, vol.getattr(d).ctime_ns)
+    # A file's data changing is not a change of the directory's names.
+    file = vol.mknod("data", parent=d)
+    before = stamp()
+    vol.write(file.ino, 0, b"x" * 100)
+    assert stamp() == before
 
 
 def test_setattr(vol: Volume) -> None:
