@@ -117,23 +117,36 @@ def _outcome(future: "Future[str]") -> str | BaseException:
 def read_range(db: Database, store: BlobStore, ino: int, start: int, end: int) -> Iterator[bytes]:
     """Bytes [start, end) of a file in chunks of at most READ_CHUNK; holes read as zeros."""
     for window in range(start, end, READ_WINDOW):
-        data = _read_window(db, store, ino, window, min(window + READ_WINDOW, end))
-        for i in range(0, len(data), READ_CHUNK):
-            yield bytes(data[i : i + READ_CHUNK])
+        yield from _read_window(db, store, ino, window, min(window + READ_WINDOW, end))
 
 
-def _read_window(db: Database, store: BlobStore, ino: int, start: int, end: int) -> bytearray:
+def _read_window(db: Database, store: BlobStore, ino: int, start: int, end: int) -> list[bytes]:
     for _ in range(PLAN_ATTEMPTS):
         with db.read() as session:
             extents = blockmap.plan(session, ino, start, end)
         try:
-            return _assemble(store, start, end, extents)
+            return [
+                _chunk(store, low, min(low + READ_CHUNK, end), extents)
+                for low in range(start, end, READ_CHUNK)
+            ]
         except BlobMissing:
             # An overwrite dropped the blob's last reference after we planned,
             # and the collector took it: the map now says where the bytes are.
             continue
     log.error("inode %d: a blob its slices name is missing", ino)
     raise FsError(errno.EIO, "file data is missing from the blob store")
+
+
+def _chunk(store: BlobStore, start: int, end: int, extents: list[Extent]) -> bytes:
+    """Bytes [start, end) as the extents (disjoint, in file order) hold them.
+    Where one blob holds them all, as a sequentially written file's do, they
+    are read from it as they are: two copies fewer than assembling them."""
+    covering = [e for e in extents if e.offset < end and e.end > start]
+    if len(covering) == 1 and covering[0].offset <= start and covering[0].end >= end:
+        piece = covering[0].part(start, end)
+        if piece.blob_id is not None:
+            return store.read(piece.blob_id, piece.blob_offset, piece.length)
+    return bytes(_assemble(store, start, end, covering))
 
 
 def _assemble(store: BlobStore, start: int, end: int, extents: list[Extent]) -> bytearray:
