@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import mfusepy
 
+from fuse_client import readahead
 from fuse_client.cache import DirItem
 from fuse_client.filesystem import NetvolFS
 from fuse_client.locks import Locks, Record
@@ -34,6 +35,8 @@ FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
 # times the entries in a reply, is all the kernel should ask for.
 FUSE_CAP_READDIRPLUS = 1 << 13
 FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
+# Sequential reads reach the mount in requests of this size (fuse_client.readahead).
+READ_AHEAD = 1 << 20
 # How often the mount looks whether the kernel let go of it.
 SESSION_POLL_SECONDS = 0.1
 
@@ -78,7 +81,8 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     fs: NetvolFS  # set once the file system is built with our invalidate_path
     locks: Locks  # set with fs
 
-    def __init__(self, attr_ttl: float) -> None:
+    def __init__(self, mountpoint: str, attr_ttl: float) -> None:
+        self._mountpoint = mountpoint
         self._ttl = attr_ttl
         self._fuse: int | None = None
         self._destroyed = threading.Event()
@@ -101,8 +105,9 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
             )
             # 1 MiB writes instead of 128 KiB: fewer calls into Python per byte.
             conn_info.max_write = 1 << 20
-            conn_info.max_readahead = 1 << 20
+            conn_info.max_readahead = READ_AHEAD
             conn_info.time_gran = 1
+            readahead.widen(self._mountpoint, READ_AHEAD)
         if config is not None:
             config.entry_timeout = self._ttl
             config.attr_timeout = self._ttl

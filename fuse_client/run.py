@@ -37,7 +37,8 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     # The kernel keeps, for its own timeout, what NetvolFS answered from its
     # cache: each of the two caches gets half of the bound.
     layer_ttl = options.attr_ttl / 2
-    operations = Operations(layer_ttl)
+    mountpoint = str(Path(options.mountpoint).resolve())
+    operations = Operations(mountpoint, layer_ttl)
     fs = NetvolFS(
         remote,
         volume.root_ino,
@@ -47,7 +48,6 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     )
     operations.fs = fs
     fs.sweep_orphans()
-    mountpoint = str(Path(options.mountpoint).resolve())
     locks = Locks(
         LockRemote(channel, volume.volume_id, options.io_timeout),
         client=f"{socket.gethostname()}:{mountpoint}",
