@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that volctl's client commands do not pay for SQLAlchemy.
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
+    from storage_server.memory import keep_large_buffers  # noqa: PLC0415
     from storage_server.server import serve  # noqa: PLC0415
 
     flags = {k: v for k, v in vars(args).items() if k != "config"}
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
             config_file=args.config,
         )
         logs.setup(settings.log_level)
+        keep_large_buffers()
         serve(settings)
     except (ValueError, SQLAlchemyError, OSError) as exc:
         # Driver errors run to several lines; the first says what failed.
