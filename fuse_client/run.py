@@ -12,8 +12,13 @@ from fuse_client.filesystem import NetvolFS
 from fuse_client.locks import FUSE_THREADS, LockRemote, Locks
 from fuse_client.remote import Remote, open_volume
 from storage_server.client import ClientSettings, connect
+from storage_server.memory import keep_large_buffers
 
 log = logging.getLogger(__name__)
+
+# Arenas of the C allocator (storage_server.memory): one per thread would each
+# keep free memory of their own.
+MOUNT_ARENAS = 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class MountOptions:
 
 def serve(client: ClientSettings, options: MountOptions) -> None:
     """Mount and serve until unmounted; OSError if the volume cannot be opened."""
+    keep_large_buffers(arenas=MOUNT_ARENAS)
     channel = connect(client)
     volume = open_volume(channel, options.volume, client.timeout)
     remote = Remote(channel, volume.volume_id, options.io_timeout)
