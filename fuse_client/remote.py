@@ -62,6 +62,27 @@ def _errno_of(exc: grpc.RpcError) -> int:
     return STATUS_ERRNO.get(exc.code(), errno.EIO)
 
 
+def _cut(
+    extents: Iterable[tuple[int, bytes | bytearray | memoryview]],
+) -> Iterator[tuple[int, bytes]]:
+    """The extents in pieces of at most WRITE_PIECE bytes, as bytes (what
+    protobuf takes); a piece that is bytes already is not copied."""
+    for offset, data in extents:
+        if len(data) <= WRITE_PIECE and isinstance(data, bytes):
+            yield offset, data
+            continue
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_PIECE):
+            yield offset + start, bytes(view[start : start + WRITE_PIECE])
+
+
+def _fill(message: pb.WritePieces, pieces: Iterable[tuple[int, bytes]]) -> None:
+    """Add the pieces to `message` in place: built apart and passed in, each
+    message would copy every piece's bytes once more."""
+    for offset, data in pieces:
+        message.pieces.add(offset=offset, data=data)
+
+
 def _raise_if_set(stop: threading.Event | None) -> None:
     if stop is not None and stop.is_set():
         raise OSError(errno.ESHUTDOWN, "the mount is gone")
@@ -306,33 +327,33 @@ class Remote:
     ) -> pb.Attr:
         """Store the extents; returns once they are durable and the file points at them."""
         header = pb.WriteHeader(volume_id=self.volume_id, request_id=new_request_id(), ino=ino)
-        pieces = list(extents)
+        extents = list(extents)
 
-        if sum(len(data) for _, data in pieces) <= WRITE_PIECE:
+        if sum(len(data) for _, data in extents) <= WRITE_PIECE:
             # All in one message: a unary call costs less than a stream.
-            batch = pb.WritePieces(
-                pieces=[pb.WriteData(offset=offset, data=bytes(data)) for offset, data in pieces]
-            )
-            request = pb.WriteBatchRequest(header=header, pieces=batch)
+            request = pb.WriteBatchRequest(header=header)
+            _fill(request.pieces, _cut(extents))
             return self._durable_call(lambda: self._unary(self._stub.WriteBatch, request))
+
+        def message_of(batch: list[tuple[int, bytes]]) -> pb.WriteRequest:
+            message = pb.WriteRequest()
+            _fill(message.pieces, batch)
+            return message
 
         def messages() -> Iterator[pb.WriteRequest]:
             yield pb.WriteRequest(header=header)
-            # Small pieces share messages of up to WRITE_PIECE bytes; large ones
-            # are cut into pieces of that size.
-            batch: list[pb.WriteData] = []
+            # Pieces share messages of up to WRITE_PIECE bytes; each attempt
+            # cuts them again, so at most one message's copies are held.
+            batch: list[tuple[int, bytes]] = []
             size = 0
-            for offset, data in pieces:
-                view = memoryview(data)
-                for start in range(0, len(view), WRITE_PIECE):
-                    piece = bytes(view[start : start + WRITE_PIECE])
-                    if batch and size + len(piece) > WRITE_PIECE:
-                        yield pb.WriteRequest(pieces=pb.WritePieces(pieces=batch))
-                        batch, size = [], 0
-                    batch.append(pb.WriteData(offset=offset + start, data=piece))
-                    size += len(piece)
+            for offset, data in _cut(extents):
+                if batch and size + len(data) > WRITE_PIECE:
+                    yield message_of(batch)
+                    batch, size = [], 0
+                batch.append((offset, data))
+                size += len(data)
             if batch:
-                yield pb.WriteRequest(pieces=pb.WritePieces(pieces=batch))
+                yield message_of(batch)
 
         return self._durable_call(
             lambda: self._call(

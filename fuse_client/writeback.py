@@ -4,8 +4,9 @@ write() returns once the bytes are buffered; background senders store full
 buffers while the next one fills. Several stores run at once; one that
 overlaps earlier ones starts sending when they are done, so the later bytes
 win, and write() waits only when MAX_INFLIGHT stores are under way. A buffer
-is stored as disjoint runs in file order: rewritten bytes go once, adjacent
-writes go as one piece. flush and fsync wait until everything buffered is
+is stored as disjoint pieces in file order: rewritten bytes go once, and
+the written buffers go as they are, not copied into larger ones (the server
+joins adjacent pieces). flush and fsync wait until everything buffered is
 stored: that is what makes close and fsync durable. A failure of a background
 store is reported by the file's next write, flush or fsync, never dropped.
 """
@@ -27,9 +28,10 @@ MAX_INFLIGHT = 4
 
 
 Range = tuple[int, int]
+Buffer = bytes | bytearray | memoryview
 
 
-def _spans(items: Sequence[tuple[int, bytearray]]) -> list[Range]:
+def _spans(items: Sequence[tuple[int, Buffer]]) -> list[Range]:
     """The byte ranges the writes cover, merged, in file order."""
     spans: list[Range] = []
     for start, end in sorted((offset, offset + len(data)) for offset, data in items):
@@ -53,69 +55,62 @@ def _overlap(a: list[Range], b: list[Range]) -> bool:
     return False
 
 
-Buffer = bytes | bytearray | memoryview
+# A write at least this large is kept as the bytes it came in; smaller ones
+# that continue each other are copied into one buffer of up to JOIN_MAX bytes,
+# so that many small writes do not become as many pieces.
+KEEP_MIN = 64 * 1024
+JOIN_MAX = 1024 * 1024
 
 
-def _joined(pieces: list[memoryview]) -> Buffer:
-    """One buffer of the pieces; a single piece as it is (sequential writes
-    arrive as one growing piece, which need not be copied again)."""
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-
-def _runs(items: Sequence[tuple[int, bytearray]]) -> list[tuple[int, Buffer]]:
-    """Writes in the order they came as disjoint runs in file order: where two
-    overlap the later bytes win, and writes that touch become one run."""
+def _disjoint(items: Sequence[tuple[int, Buffer]]) -> list[tuple[int, Buffer]]:
+    """Writes in the order they came as disjoint pieces in file order: where two
+    overlap the later bytes win. Pieces are the written buffers, or views of
+    them where a later write cut them: nothing is copied."""
     starts: list[int] = []
-    pieces: list[memoryview] = []
+    pieces: list[Buffer] = []
     for offset, data in items:
-        view = memoryview(data)
-        end = offset + len(view)
+        end = offset + len(data)
         if not pieces or offset >= starts[-1] + len(pieces[-1]):
             starts.append(offset)
-            pieces.append(view)
+            pieces.append(data)
             continue
         first = bisect.bisect_right(starts, offset) - 1
         if first < 0 or starts[first] + len(pieces[first]) <= offset:
             first += 1
         last = bisect.bisect_left(starts, end, lo=first)
-        new_starts, new_pieces = [offset], [view]
+        new_starts, new_pieces = [offset], [data]
         if first < last and starts[first] < offset:
             new_starts.insert(0, starts[first])
-            new_pieces.insert(0, pieces[first][: offset - starts[first]])
+            new_pieces.insert(0, memoryview(pieces[first])[: offset - starts[first]])
         if first < last and starts[last - 1] + len(pieces[last - 1]) > end:
             new_starts.append(end)
-            new_pieces.append(pieces[last - 1][end - starts[last - 1] :])
+            new_pieces.append(memoryview(pieces[last - 1])[end - starts[last - 1] :])
         starts[first:last], pieces[first:last] = new_starts, new_pieces
-    runs: list[tuple[int, Buffer]] = []
-    run: list[memoryview] = []
-    run_start = run_end = 0
-    for start, piece in zip(starts, pieces, strict=True):
-        if run and start != run_end:
-            runs.append((run_start, _joined(run)))
-            run = []
-        if not run:
-            run_start = start
-        run.append(piece)
-        run_end = start + len(piece)
-    if run:
-        runs.append((run_start, _joined(run)))
-    return runs
+    return list(zip(starts, pieces, strict=True))
 
 
 class _Extents:
-    """Buffered writes in order; a write that continues the last one extends it."""
+    """Buffered writes in order; a small write that continues a small one before
+    it extends that one's buffer."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[int, bytearray]] = []
+        self.items: list[tuple[int, Buffer]] = []
         self.bytes = 0
         self.end = 0  # where the furthest write ends (getattr asks on every call)
 
     def add(self, offset: int, data: bytes) -> None:
         self.bytes += len(data)
         self.end = max(self.end, offset + len(data))
+        if len(data) >= KEEP_MIN:
+            self.items.append((offset, data))
+            return
         if self.items:
             last_offset, last = self.items[-1]
-            if last_offset + len(last) == offset:
+            if (
+                isinstance(last, bytearray)
+                and last_offset + len(last) == offset
+                and len(last) + len(data) <= JOIN_MAX
+            ):
                 last += data
                 return
         self.items.append((offset, bytearray(data)))
@@ -203,10 +198,8 @@ class FileWriter:
         future = self._executor.submit(self._store, extents, earlier)
         self._inflight.append((future, spans))
 
-    def _store(
-        self, extents: list[tuple[int, bytearray]], earlier: list[Future[pb.Attr]]
-    ) -> pb.Attr:
+    def _store(self, extents: list[tuple[int, Buffer]], earlier: list[Future[pb.Attr]]) -> pb.Attr:
         concurrent.futures.wait(earlier)
-        attr = self._remote.write(self.ino, _runs(extents))
+        attr = self._remote.write(self.ino, _disjoint(extents))
         self._on_stored(attr)
         return attr

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuse_client import writeback
-from fuse_client.remote import Remote
+from fuse_client.remote import WRITE_PIECE, Remote, _cut
 from fuse_client.writeback import FileWriter
 from proto.netvol.v1 import filesystem_pb2 as pb
 
@@ -34,11 +34,43 @@ def _paint(
 
 
 @given(WRITES)
-def test_runs_keep_the_last_bytes_as_disjoint_runs(writes: list[tuple[int, bytes]]) -> None:
-    runs = writeback._runs([(offset, bytearray(data)) for offset, data in writes])
-    assert _paint(runs) == _paint(writes)
-    for (a, a_data), (b, _) in itertools.pairwise(runs):
-        assert a + len(a_data) < b  # disjoint, in order, and touching ones joined
+def test_pieces_keep_the_last_bytes_disjoint(writes: list[tuple[int, bytes]]) -> None:
+    pieces = writeback._disjoint(writes)
+    assert _paint(pieces) == _paint(writes)
+    for (a, a_data), (b, _) in itertools.pairwise(pieces):
+        assert a + len(a_data) <= b  # disjoint and in order
+
+
+def test_pieces_no_write_cuts_are_the_written_buffers() -> None:
+    writes = [(0, b"a" * 10), (20, b"b" * 5), (10, b"c" * 10)]
+    pieces = writeback._disjoint(writes)
+    assert [offset for offset, _ in pieces] == [0, 10, 20]
+    assert all(any(piece is data for _, data in writes) for _, piece in pieces)
+
+
+def test_large_writes_are_kept_and_small_ones_joined_up_to_a_bound() -> None:
+    extents = writeback._Extents()
+    big = b"x" * writeback.KEEP_MIN
+    extents.add(0, big)
+    extents.add(len(big), big)
+    assert [data for _, data in extents.items] == [big, big]
+    assert extents.items[1][1] is big  # not copied
+    small = b"y" * 1024
+    at = 2 * len(big)
+    for i in range(writeback.JOIN_MAX // len(small) + 1):
+        extents.add(at + i * len(small), small)
+    assert [len(data) for _, data in extents.items[2:]] == [writeback.JOIN_MAX, len(small)]
+    assert extents.bytes == extents.end == at + writeback.JOIN_MAX + len(small)
+
+
+def test_cut_pieces_fit_a_message_and_keep_bytes_uncopied() -> None:
+    whole = b"z" * WRITE_PIECE
+    large = bytearray(range(256)) * (WRITE_PIECE // 100)
+    pieces = list(_cut([(0, whole), (WRITE_PIECE, large)]))
+    assert pieces[0][1] is whole
+    assert all(type(data) is bytes and len(data) <= WRITE_PIECE for _, data in pieces)
+    assert b"".join(data for _, data in pieces[1:]) == large
+    assert [offset for offset, _ in pieces[1:]] == [WRITE_PIECE, 2 * WRITE_PIECE, 3 * WRITE_PIECE]
 
 
 @given(WRITES, WRITES)
@@ -69,7 +101,12 @@ class _SlowServer:
         return pb.Attr(ino=ino)
 
 
-def test_overlapping_stores_commit_in_write_order(monkeypatch: pytest.MonkeyPatch) -> None:
+# With KEEP_MIN 32, about half the writes are kept as they came and half joined.
+@pytest.mark.parametrize("keep_min", [writeback.KEEP_MIN, 32])
+def test_overlapping_stores_commit_in_write_order(
+    monkeypatch: pytest.MonkeyPatch, keep_min: int
+) -> None:
+    monkeypatch.setattr(writeback, "KEEP_MIN", keep_min)
     rng = random.Random(7)
     server = _SlowServer(seed=8)
     model = bytearray(4096)
