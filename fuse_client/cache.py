@@ -4,9 +4,11 @@ a short time (the attribute-cache bound), and file data by version.
 Entries are keyed by (parent inode, name), so renaming a directory leaves the
 entries below it valid. A directory whose whole listing was fetched answers
 misses authoritatively until the bound passes (no round trip per stat), and
-readdir from the kept listing unless a change of ours has made that stale; past
-the bound, the kept listing answers again once the server shows the directory
-unchanged since it was read.
+readdir from the kept listing unless a change has made that stale. A name we
+add joins the listing when the server's answer shows the directory as the
+listing had it just before (no one else changed it in between), as NFS's weak
+cache consistency does. Past the bound, the kept listing answers readdir and
+misses again once the server shows the directory at the listing's stamp.
 """
 
 import threading
@@ -28,6 +30,12 @@ DirItem = tuple[str, int, int]
 # A directory's (mtime_ns, ctime_ns) on the server: every change of its entries
 # sets both, and a client cannot set ctime.
 Stamp = tuple[int, int]
+
+
+def stamp_of(times: pb.Attr | pb.DirectoryTimes) -> Stamp:
+    return times.mtime_ns, times.ctime_ns
+
+
 # At most this many entries of kept listings in all.
 KEPT_ITEMS_MAX = 200_000
 # A directory whose names miss the cache this often, each within the bound of
@@ -82,6 +90,7 @@ class _TTLMap(Generic[K, V]):
 @dataclass
 class _Kept:
     items: list[DirItem]
+    inos: dict[str, int]  # by name, of items
     stamp: Stamp | None  # the directory's when the listing was read, if known
     until: float  # monotonic: answers readdir unchecked until then
 
@@ -101,8 +110,12 @@ class _Listings:
         self.pop(ino)
         if len(items) > self._max:
             return
-        self._listings[ino] = _Kept(items, stamp, since + self._ttl)
+        inos = {name: child for name, child, _mode in items}
+        self._listings[ino] = _Kept(items, inos, stamp, since + self._ttl)
         self._count += len(items)
+        self._bound()
+
+    def _bound(self) -> None:
         while self._count > self._max:
             _, evicted = self._listings.popitem(last=False)
             self._count -= len(evicted.items)
@@ -118,9 +131,35 @@ class _Listings:
         self._listings.move_to_end(ino)
         return kept.items
 
+    def lacks(self, ino: int, name: str) -> bool:
+        """Whether a listing of `ino` answers that it has no `name`."""
+        kept = self._listings.get(ino)
+        return kept is not None and kept.until >= time.monotonic() and name not in kept.inos
+
+    def holds(self, ino: int, name: str, child: int) -> bool:
+        """Whether a listing of `ino`, valid or kept to check, has `name` as `child`."""
+        kept = self._listings.get(ino)
+        return kept is not None and kept.inos.get(name) == child
+
     def stamp(self, ino: int) -> Stamp | None:
         kept = self._listings.get(ino)
         return None if kept is None else kept.stamp
+
+    def add(self, ino: int, item: DirItem, before: Stamp, after: Stamp) -> None:
+        """Put `item` in the listing if it was read at `before`, the directory's
+        stamp just before the change that added the name, and take `after` as
+        its stamp; a listing read at another is dropped."""
+        kept = self._listings.get(ino)
+        if kept is None or kept.stamp != before:
+            self.pop(ino)
+            return
+        # A new list: passes under way keep reading the one they began with.
+        kept.items = [*kept.items, item]
+        kept.inos[item[0]] = item[1]
+        kept.stamp = after
+        self._count += 1
+        self._listings.move_to_end(ino)
+        self._bound()
 
     def renew(self, ino: int, stamp: Stamp, since: float) -> list[DirItem] | None:
         """The listing again for `ttl` from `since` if it was read at `stamp`;
@@ -189,7 +228,11 @@ class MetaCache:
             ino = self._entries.get((parent, name))
             if ino is not None:
                 return ino
-            return NEGATIVE if self._listed.get(parent) else None
+            if self._listed.get(parent) or self._listings.lacks(parent, name):
+                return NEGATIVE
+            # Of a name in a kept listing only its inode would be known here,
+            # not its attributes: the caller asks.
+            return None
 
     def note_miss(self, parent: int) -> bool:
         """Count a name of `parent` that the cache could not answer; True when
@@ -220,10 +263,30 @@ class MetaCache:
             self._stale(parent)
 
     def put_entry(self, parent: int, name: str, attr: pb.Attr) -> None:
+        """What the server answered for `name` in `parent`; a kept listing
+        without it (someone else's change) is dropped."""
         with self._lock:
             self._entries.put((parent, name), attr.ino)
             self._attrs.put(attr.ino, attr)
-            self._stale(parent)
+            if not self._listings.holds(parent, name, attr.ino):
+                self._stale(parent)
+
+    def put_added(
+        self, parent: int, name: str, attr: pb.Attr, before: Stamp | None, after: Stamp
+    ) -> None:
+        """`name` in `parent` is new, made by us, and `attr` its inode's; the
+        directory was at `before` just before the change (None: the server did
+        not say) and at `after` just after. A listing read at `before` is kept,
+        with the name in it."""
+        with self._lock:
+            self._entries.put((parent, name), attr.ino)
+            self._attrs.put(attr.ino, attr)
+            # Passes under way read across the change: none of them is kept.
+            self._changed.put(parent, time.monotonic())
+            if before is None:
+                self._listings.pop(parent)
+            else:
+                self._listings.add(parent, (name, attr.ino, attr.mode), before, after)
 
     def put_name(self, parent: int, name: str, ino: int) -> None:
         """`name` in `parent` is `ino` now (NEGATIVE: no such name); a complete

@@ -24,7 +24,7 @@ from typing import Any
 
 from fuse_client import orphans
 from fuse_client.aliases import Aliases
-from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache
+from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache, stamp_of
 from fuse_client.listing import Lister, Pass
 from fuse_client.reader import BLOCK, MAX_WINDOW_BLOCKS, Reader
 from fuse_client.remote import Remote
@@ -137,6 +137,8 @@ class NetvolFS:
             raise OSError(errno.ENOENT, name)
         _encoded_length(name)
         cached = self.meta.entry(parent, name)
+        if cached is None and self._lister.kept(parent) is not None:
+            cached = self.meta.entry(parent, name)
         if cached == NEGATIVE:
             raise OSError(errno.ENOENT, name)
         if cached is not None:
@@ -268,10 +270,15 @@ class NetvolFS:
             parent=parent, name=name, mode=mode, uid=uid, gid=gid, rdev=rdev, target=target
         )
         reply = self._remote.make_node(request)
-        self.meta.put_attr(reply.parent)
-        self.meta.put_entry(parent, name, reply.attr)
+        self._added(parent, name, reply)
         self.meta.put_xattr_names(reply.attr.ino, frozenset())  # new: none yet
         return reply.attr
+
+    def _added(self, parent: int, name: str, reply: pb.EntryReply) -> None:
+        self.meta.put_attr(reply.parent)
+        # From a server too old to say, the listing is read again.
+        before = stamp_of(reply.parent_before) if reply.HasField("parent_before") else None
+        self.meta.put_added(parent, name, reply.attr, before, stamp_of(reply.parent))
 
     def mkdir(self, path: str, mode: int, uid: int, gid: int) -> None:
         self._make(path, stat.S_IFDIR | stat.S_IMODE(mode), uid, gid)
@@ -290,8 +297,7 @@ class NetvolFS:
         parent, name = self._parent_of(new_path)
         reply = self._remote.link(ino, parent, name)
         attr = reply.attr
-        self.meta.put_attr(reply.parent)
-        self.meta.put_entry(parent, name, attr)
+        self._added(parent, name, reply)
         self._aliases.seen(ino, target_path, attr.nlink)
         self._aliases.seen(ino, new_path, attr.nlink)
         self._aliases.changed(ino, new_path)

@@ -3,8 +3,9 @@
 A pass reads a listing in name order from its first entry. Every page's
 entries go to the metadata cache (stat storms answer from it); a complete
 listing small enough to keep answers the next pass within the bound, or after
-it once a GetAttr shows the directory as it was when the listing was read. The
-page after the current one is fetched while the kernel takes this one.
+it once a GetAttr shows the directory as it was when the listing was read (or
+as our own additions left it, see MetaCache.put_added). The page after the
+current one is fetched while the kernel takes this one.
 """
 
 import time
@@ -12,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fuse_client import orphans
-from fuse_client.cache import DirItem, MetaCache, Stamp
+from fuse_client.cache import DirItem, MetaCache, Stamp, stamp_of
 from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
 
@@ -44,10 +45,6 @@ class Pass:
     stamp: Stamp | None = None
 
 
-def _stamp(attr: pb.Attr) -> Stamp:
-    return attr.mtime_ns, attr.ctime_ns
-
-
 class Lister:
     def __init__(
         self, remote: Remote, meta: MetaCache, executor: ThreadPoolExecutor, root_ino: int
@@ -70,20 +67,22 @@ class Lister:
     def begin(self, ino: int) -> Pass:
         """A new pass: from the kept listing if there is one, else from the server."""
         listing = self._pass(ino)
-        kept = self._meta.listing(ino)
-        if kept is None:
-            kept = self._recheck(ino)
+        kept = self.kept(ino)
         if kept is not None:
             listing.page, listing.more, listing.seen = kept, False, None
         return listing
 
-    def _recheck(self, ino: int) -> list[DirItem] | None:
-        """A listing kept past its bound, if the directory is unchanged since:
+    def kept(self, ino: int) -> list[DirItem] | None:
+        """`ino`'s kept listing: within its bound, or past it if the directory
+        is unchanged since (or changed only by us, see MetaCache.put_added):
         one GetAttr instead of reading the listing again."""
+        kept = self._meta.listing(ino)
+        if kept is not None:
+            return kept
         if self._meta.listing_stamp(ino) is None:
             return None
         asked = time.monotonic()
-        return self._meta.recheck_listing(ino, _stamp(self._remote.getattr(ino)), asked)
+        return self._meta.recheck_listing(ino, stamp_of(self._remote.getattr(ino)), asked)
 
     def entries(self, listing: Pass, index: int) -> list[DirItem]:
         """At most a page of entries from the `index`-th on (empty at the end),
@@ -103,7 +102,7 @@ class Lister:
             asked = time.monotonic()
             reply = self._remote.readdir_page(listing.ino, listing.after, LISTING_PAGE)
         # A server that does not send the directory's times leaves the stamp unknown.
-        stamp = _stamp(reply.directory) if reply.HasField("directory") else None
+        stamp = stamp_of(reply.directory) if reply.HasField("directory") else None
         if listing.pages == 0:
             listing.stamp = stamp
         elif stamp != listing.stamp:

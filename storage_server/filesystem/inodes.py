@@ -213,8 +213,16 @@ def make_root(session: Session, volume: Volume) -> None:
 
 def touch_directory(session: Session, node: Node, now: int, nlink_delta: int = 0) -> None:
     """An entry of the directory was added, removed or changed (and a
-    subdirectory's '..' came or went when `nlink_delta` says so)."""
-    change(session, node, nlink=node.nlink + nlink_delta, mtime_ns=now, ctime_ns=now)
+    subdirectory's '..' came or went when `nlink_delta` says so). Its ctime
+    moves on even if the clock stepped back: clients take a directory whose
+    times are unchanged as holding the same entries."""
+    change(
+        session,
+        node,
+        nlink=node.nlink + nlink_delta,
+        mtime_ns=now,
+        ctime_ns=max(now, node.ctime_ns + 1),
+    )
 
 
 def charge(session: Session, volume_id: str, delta: int) -> None:

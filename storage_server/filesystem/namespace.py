@@ -102,6 +102,20 @@ def _free_name(session: Session, volume_id: str, parent: int, name: str) -> Node
     return directory
 
 
+@dataclass(frozen=True, slots=True)
+class Added:
+    """A new name: the inode it points at and its directory, as they are once
+    the call is done, and the directory's (mtime_ns, ctime_ns) just before."""
+
+    node: Node
+    directory: Node
+    before: tuple[int, int]
+
+
+def _times(directory: Node) -> tuple[int, int]:
+    return directory.mtime_ns, directory.ctime_ns
+
+
 def lookup(session: Session, volume_id: str, parent: int, name: str) -> Node:
     check_name(name)
     # One query on the hot path; a child shares its directory's volume.
@@ -138,8 +152,8 @@ def make_node(
     gid: int,
     rdev: int,
     target: str,
-) -> tuple[Node, Node]:
-    """Make a node named `name` in `parent`; return it and the directory."""
+) -> Added:
+    """Make a node named `name` in `parent`."""
     kind = stat.S_IFMT(mode)
     if kind not in inodes.KINDS:
         raise FsError(errno.EINVAL, f"mode {mode:o} names no kind of file")
@@ -148,6 +162,7 @@ def make_node(
     if rdev > RDEV_MAX:
         raise FsError(errno.EINVAL, f"device number {rdev:#x} is out of range")
     directory = _free_name(session, volume_id, parent, name)
+    before = _times(directory)
     permissions = 0o777 if kind == stat.S_IFLNK else stat.S_IMODE(mode)
     if directory.mode & stat.S_ISGID:
         # BSD group semantics of a setgid directory, as local file systems have:
@@ -169,14 +184,13 @@ def make_node(
     inodes.touch_directory(
         session, directory, node.ctime_ns, nlink_delta=1 if inodes.is_dir(node) else 0
     )
-    return node, directory
+    return Added(node, directory, before)
 
 
-def link(
-    session: Session, volume_id: str, ino: int, new_parent: int, new_name: str
-) -> tuple[Node, Node]:
-    """Give the inode another name; return it and the directory of that name."""
+def link(session: Session, volume_id: str, ino: int, new_parent: int, new_name: str) -> Added:
+    """Give the inode another name."""
     directory = _free_name(session, volume_id, new_parent, new_name)
+    before = _times(directory)
     (node,) = inodes.lock(session, volume_id, ino)
     if inodes.is_dir(node):
         raise FsError(errno.EPERM, "directories cannot have hard links")
@@ -184,7 +198,7 @@ def link(
     now = inodes.now_ns()
     inodes.change(session, node, nlink=node.nlink + 1, ctime_ns=now)
     inodes.touch_directory(session, directory, now)
-    return node, directory
+    return Added(node, directory, before)
 
 
 @dataclass(frozen=True, slots=True)

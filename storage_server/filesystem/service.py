@@ -43,8 +43,13 @@ def attr_message(node: Node) -> pb.Attr:
     )
 
 
-def _entry_reply(node: Node, directory: Node) -> pb.EntryReply:
-    return pb.EntryReply(attr=attr_message(node), parent=attr_message(directory))
+def _entry_reply(added: namespace.Added) -> pb.EntryReply:
+    mtime_ns, ctime_ns = added.before
+    return pb.EntryReply(
+        attr=attr_message(added.node),
+        parent=attr_message(added.directory),
+        parent_before=pb.DirectoryTimes(mtime_ns=mtime_ns, ctime_ns=ctime_ns),
+    )
 
 
 def _unlink_reply(unlinked: namespace.Unlinked) -> pb.UnlinkResponse:
@@ -135,7 +140,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
 
     def MakeNode(self, request: pb.MakeNodeRequest, context: grpc.ServicerContext) -> pb.EntryReply:
         def work(session: Session) -> pb.EntryReply:
-            node, directory = namespace.make_node(
+            added = namespace.make_node(
                 session,
                 request.volume_id,
                 request.parent,
@@ -146,16 +151,16 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 rdev=request.rdev,
                 target=request.target,
             )
-            return _entry_reply(node, directory)
+            return _entry_reply(added)
 
         return self._once(request.volume_id, request.request_id, pb.EntryReply, work)
 
     def Link(self, request: pb.LinkRequest, context: grpc.ServicerContext) -> pb.EntryReply:
         def work(session: Session) -> pb.EntryReply:
-            node, directory = namespace.link(
+            added = namespace.link(
                 session, request.volume_id, request.ino, request.new_parent, request.new_name
             )
-            return _entry_reply(node, directory)
+            return _entry_reply(added)
 
         return self._once(request.volume_id, request.request_id, pb.EntryReply, work)
 

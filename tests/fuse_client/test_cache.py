@@ -101,3 +101,51 @@ def test_a_change_of_ours_drops_a_listing_whatever_its_stamp() -> None:
     cache.put_name(DIR, "a", NEGATIVE)
     assert cache.listing_stamp(DIR) is None
     assert cache.recheck_listing(DIR, (5, 6), time.monotonic()) is None
+
+
+def test_a_name_we_add_at_the_listings_stamp_joins_it() -> None:
+    cache = MetaCache(ttl=0.05, max_items=10)
+    items = _list(cache, DIR, ["b", "c"], 100, stamp=(5, 6))
+    kept = cache.listing(DIR)
+    cache.put_added(DIR, "a", pb.Attr(ino=300, mode=stat.S_IFDIR), before=(5, 6), after=(7, 7))
+    assert cache.listing(DIR) == [*items, ("a", 300, stat.S_IFDIR)]
+    assert kept == items  # a pass that began before keeps what it read
+    assert cache.entry(DIR, "a") == 300
+    assert cache.listing_stamp(DIR) == (7, 7)
+    time.sleep(0.06)
+    assert cache.recheck_listing(DIR, (7, 7), time.monotonic()) is not None
+
+
+def test_a_name_we_add_after_another_change_drops_the_listing() -> None:
+    cache = MetaCache(ttl=60, max_items=10)
+    _list(cache, DIR, ["b"], 100, stamp=(5, 6))
+    _list(cache, 2, ["c"], 200, stamp=(5, 6))
+    cache.put_added(DIR, "a", pb.Attr(ino=300), before=(6, 6), after=(7, 7))
+    cache.put_added(2, "a", pb.Attr(ino=301), before=None, after=(7, 7))
+    assert cache.listing_stamp(DIR) is None and cache.listing(DIR) is None
+    assert cache.listing_stamp(2) is None and cache.listing(2) is None
+    # The names stay complete: the change is ours and known.
+    assert cache.entry(DIR, "a") == 300 and cache.entry(DIR, "missing") == NEGATIVE
+
+
+def test_a_listing_found_unchanged_answers_misses_again_but_not_names() -> None:
+    """Only the listing's absences are known again; of its names, the
+    attributes are not, so those are asked for."""
+    cache = MetaCache(ttl=0.05, max_items=10)
+    _list(cache, DIR, ["a", "b"], 100, stamp=(5, 6))
+    time.sleep(0.06)
+    assert cache.entry(DIR, "missing") is None and cache.entry(DIR, "a") is None
+    cache.recheck_listing(DIR, (5, 6), time.monotonic())
+    assert cache.entry(DIR, "missing") == NEGATIVE
+    assert cache.entry(DIR, "a") is None
+    time.sleep(0.06)
+    assert cache.entry(DIR, "missing") is None
+
+
+def test_a_looked_up_name_drops_a_listing_only_if_the_listing_lacks_it() -> None:
+    cache = MetaCache(ttl=60, max_items=10)
+    _list(cache, DIR, ["a"], 100, stamp=(5, 6))
+    cache.put_entry(DIR, "a", pb.Attr(ino=100))
+    assert cache.listing_stamp(DIR) == (5, 6)
+    cache.put_entry(DIR, "a", pb.Attr(ino=101))  # replaced by someone else
+    assert cache.listing_stamp(DIR) is None

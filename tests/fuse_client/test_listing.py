@@ -25,10 +25,15 @@ TTL = 0.3
 
 
 class CountingRemote(Remote):
-    """A Remote that counts its ReadDir and GetAttr calls."""
+    """A Remote that counts its ReadDir, GetAttr and Lookup calls."""
 
     pages = 0
     getattrs = 0
+    looked_up_in: list[int]  # the parent of each Lookup
+
+    def lookup(self, parent: int, name: str) -> pb.Attr:
+        self.looked_up_in.append(parent)
+        return super().lookup(parent, name)
 
     def readdir_page(self, ino: int, after: str, limit: int = 0) -> pb.ReadDirResponse:
         self.pages += 1
@@ -49,6 +54,7 @@ def fs(volume: Volume, monkeypatch: pytest.MonkeyPatch) -> Iterator[NetvolFS]:
     monkeypatch.setattr(listing_module, "LISTING_PAGE", PAGE)
     channel = connect(volume.server.client_settings())
     remote = CountingRemote(channel, volume.id, io_timeout=10)
+    remote.looked_up_in = []
     netvol = NetvolFS(remote, volume.root, attr_ttl=TTL)
     try:
         yield netvol
@@ -65,6 +71,11 @@ def pages(fs: NetvolFS) -> int:
 def getattrs(fs: NetvolFS) -> int:
     remote: Any = fs._remote
     return int(remote.getattrs)
+
+
+def lookups(fs: NetvolFS, parent: int) -> int:
+    remote: Any = fs._remote
+    return int(remote.looked_up_in.count(parent))
 
 
 def read_all(fs: NetvolFS, fh: int, take: int = 5, offset: int = 0) -> list[str]:
@@ -174,6 +185,44 @@ def test_our_own_change_shows_in_the_next_listing(fs: NetvolFS, volume: Volume) 
     fs.mknod("/d/new", stat.S_IFREG | 0o644, 0, 0, rdev=0)
     fs.unlink("/d/f000")
     assert read_all(fs, fs.opendir("/d")) == [".", "..", *names[1:], "new"]
+
+
+def test_names_we_add_keep_the_listing_and_its_check(fs: NetvolFS, volume: Volume) -> None:
+    """Files made one after another in a listed directory: no listing read
+    again, and a miss past the bound costs one GetAttr, not a Lookup."""
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, 2 * PAGE)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    asked, checked, looked_up = pages(fs), getattrs(fs), lookups(fs, directory)
+    fs.mknod("/d/new", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    fs.mkdir("/d/sub", 0o755, 0, 0)
+    fs.link("/d/f000", "/d/linked")
+    added = ["new", "sub", "linked"]
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names, *added]
+    time.sleep(TTL + 0.05)
+    with pytest.raises(FileNotFoundError):
+        fs.getattr("/d/missing", None)
+    assert getattrs(fs) == checked + 1
+    fs.mknod("/d/newer", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    with pytest.raises(FileNotFoundError):
+        fs.getattr("/d/missing-too", None)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names, *added, "newer"]
+    assert (pages(fs), getattrs(fs), lookups(fs, directory)) == (asked, checked + 1, looked_up)
+    assert {entry.name for entry in volume.readdir(directory).entries} == {*names, *added, "newer"}
+
+
+def test_a_name_we_add_after_another_nodes_change_drops_the_listing(
+    fs: NetvolFS, volume: Volume
+) -> None:
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, PAGE)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    asked = pages(fs)
+    volume.mknod("theirs", parent=directory)
+    fs.mknod("/d/ours", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    assert fs.meta.listing(directory) is None
+    assert sorted(read_all(fs, fs.opendir("/d"))) == sorted([".", "..", *names, "theirs", "ours"])
+    assert pages(fs) > asked
 
 
 def test_a_listing_read_across_our_change_is_not_kept(fs: NetvolFS, volume: Volume) -> None:

@@ -675,23 +675,56 @@ class EntryReply(_message.Message):
 
     ATTR_FIELD_NUMBER: _builtins.int
     PARENT_FIELD_NUMBER: _builtins.int
+    PARENT_BEFORE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def attr(self) -> Global___Attr: ...
     @_builtins.property
     def parent(self) -> Global___Attr: ...
+    @_builtins.property
+    def parent_before(self) -> Global___DirectoryTimes:
+        """The directory's times just before the change, read in its transaction: a
+        client whose listing of the directory was read at these times knows the
+        directory now is that listing plus this name.
+        """
+
     def __init__(
         self,
         *,
         attr: Global___Attr | None = ...,
         parent: Global___Attr | None = ...,
+        parent_before: Global___DirectoryTimes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attr", b"attr", "parent", b"parent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attr", b"attr", "parent", b"parent", "parent_before", b"parent_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attr", b"attr", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attr", b"attr", "parent", b"parent", "parent_before", b"parent_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EntryReply: _TypeAlias = EntryReply  # noqa: Y015
+
+@_typing.final
+class DirectoryTimes(_message.Message):
+    """What every change of a directory's entries sets (a client cannot set ctime)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MTIME_NS_FIELD_NUMBER: _builtins.int
+    CTIME_NS_FIELD_NUMBER: _builtins.int
+    mtime_ns: _builtins.int
+    ctime_ns: _builtins.int
+    def __init__(
+        self,
+        *,
+        mtime_ns: _builtins.int = ...,
+        ctime_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ctime_ns", b"ctime_ns", "mtime_ns", b"mtime_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectoryTimes: _TypeAlias = DirectoryTimes  # noqa: Y015
 
 @_typing.final
 class SyncRequest(_message.Message):

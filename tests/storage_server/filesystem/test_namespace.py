@@ -4,12 +4,15 @@ import errno
 import functools
 import stat
 from collections.abc import Callable
+from typing import cast
 
 import grpc
 import pytest
+from sqlalchemy.orm import Session
 
 from proto.netvol.v1 import admin_pb2 as apb
 from proto.netvol.v1 import filesystem_pb2 as pb
+from storage_server.filesystem import inodes
 from tests.harness.server import StorageServer
 from tests.harness.volume import Volume, errno_of
 
@@ -304,3 +307,33 @@ def test_changes_answer_their_directories_as_they_are_after(vol: Volume) -> None
     removed = vol.unlink("sub", parent=directory.ino, directory=True)
     assert removed.parent == vol.getattr(directory.ino)
     assert removed.parent.nlink == 2
+
+
+def _times(attr: pb.Attr) -> pb.DirectoryTimes:
+    return pb.DirectoryTimes(mtime_ns=attr.mtime_ns, ctime_ns=attr.ctime_ns)
+
+
+def test_new_names_say_the_directorys_times_before_the_change(vol: Volume) -> None:
+    """A client places its own change after a listing it read at those times."""
+    directory = vol.mkdir("d")
+    made = vol.make_node("f", parent=directory.ino, request_id="make-f")
+    assert made.parent_before == _times(directory)
+    assert made.parent == vol.getattr(directory.ino)
+    assert made.parent.ctime_ns > directory.ctime_ns
+    # A retried call answers as the first did.
+    assert vol.make_node("f", parent=directory.ino, request_id="make-f") == made
+    linked = vol.fs.Link(
+        pb.LinkRequest(volume_id=vol.id, ino=made.attr.ino, new_parent=directory.ino, new_name="g")
+    )
+    assert linked.parent_before == _times(made.parent)
+    assert linked.parent == vol.getattr(directory.ino)
+
+
+def test_a_directorys_ctime_moves_on_when_the_clock_steps_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    changed: dict[str, int] = {}
+    monkeypatch.setattr(inodes, "change", lambda _session, _node, **values: changed.update(values))
+    directory = inodes.Node(7, "v", stat.S_IFDIR | 0o755, 2, 0, 0, 0, 0, 0, 0, 500, 500, 0, None)
+    inodes.touch_directory(cast(Session, None), directory, 100)
+    assert changed == {"nlink": 2, "mtime_ns": 100, "ctime_ns": 501}
