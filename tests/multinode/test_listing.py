@@ -25,3 +25,34 @@ def test_a_kept_listing_shows_the_other_nodes_changes_within_the_bound(shared: P
     (on_a / names[0]).unlink()
     deleted = time.monotonic()
     seen_in_time(lambda: names[0] not in os.listdir(on_b), "the delete on node B", deleted)
+
+
+def test_names_both_nodes_add_to_one_directory_show_on_both(shared: Pair) -> None:
+    """Each node keeps its listing through its own new names, never through the
+    other's: neither may go on answering from a listing the other changed."""
+    on_a, on_b = shared_dir(shared)
+    assert os.listdir(on_a) == [] and os.listdir(on_b) == []  # both keep a listing
+    expected: list[str] = []
+    for i in range(20):
+        for side, root in (("a", on_a), ("b", on_b)):
+            (root / f"{side}{i:02d}").write_bytes(b"")
+            expected.append(f"{side}{i:02d}")
+    written = time.monotonic()
+    for node, root in (("A", on_a), ("B", on_b)):
+        seen_in_time(
+            lambda root=root: sorted(os.listdir(root)) == sorted(expected),
+            f"both nodes' files on node {node}",
+            written,
+        )
+    # Node A keeps a listing again; a name node B adds shows by name, then in a listing.
+    for name, listed in (("named", False), ("listed", True)):
+        os.listdir(on_a)
+        (on_b / name).write_bytes(b"")
+        created = time.monotonic()
+        seen_in_time(
+            lambda name=name, listed=listed: (
+                name in os.listdir(on_a) if listed else (on_a / name).exists()
+            ),
+            f"{name} on node A",
+            created,
+        )
