@@ -1,8 +1,10 @@
 """A listing one node keeps (in its client and kernel) shows the other node's
 new and deleted names within the attribute-cache bound."""
 
+import functools
 import os
 import time
+from pathlib import Path
 
 from tests.multinode.conftest import Pair
 from tests.multinode.test_sharing import seen_in_time, shared_dir
@@ -38,21 +40,18 @@ def test_names_both_nodes_add_to_one_directory_show_on_both(shared: Pair) -> Non
             (root / f"{side}{i:02d}").write_bytes(b"")
             expected.append(f"{side}{i:02d}")
     written = time.monotonic()
-    for node, root in (("A", on_a), ("B", on_b)):
-        seen_in_time(
-            lambda root=root: sorted(os.listdir(root)) == sorted(expected),
-            f"both nodes' files on node {node}",
-            written,
-        )
+
+    def lists_all(root: Path) -> bool:
+        return sorted(os.listdir(root)) == sorted(expected)
+
+    seen_in_time(functools.partial(lists_all, on_a), "both nodes' files on node A", written)
+    seen_in_time(functools.partial(lists_all, on_b), "both nodes' files on node B", written)
     # Node A keeps a listing again; a name node B adds shows by name, then in a listing.
-    for name, listed in (("named", False), ("listed", True)):
-        os.listdir(on_a)
-        (on_b / name).write_bytes(b"")
-        created = time.monotonic()
-        seen_in_time(
-            lambda name=name, listed=listed: (
-                name in os.listdir(on_a) if listed else (on_a / name).exists()
-            ),
-            f"{name} on node A",
-            created,
-        )
+    os.listdir(on_a)
+    (on_b / "named").write_bytes(b"")
+    created = time.monotonic()
+    seen_in_time((on_a / "named").exists, "named on node A", created)
+    os.listdir(on_a)
+    (on_b / "listed").write_bytes(b"")
+    created = time.monotonic()
+    seen_in_time(lambda: "listed" in os.listdir(on_a), "listed on node A", created)
