@@ -75,6 +75,10 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
             fsname=f"netvol:{options.volume}",
             subtype="netvol",
             max_threads=FUSE_THREADS,
+            # libfuse 3.14 takes an unset idle limit for a thread count of
+            # 4294967295, logs that as invalid and drops it; as many as may run
+            # never tears a thread down.
+            max_idle_threads=FUSE_THREADS,
         )
     finally:
         mounts.forget(mountpoint)
