@@ -145,19 +145,38 @@ class _Listings:
         kept = self._listings.get(ino)
         return None if kept is None else kept.stamp
 
-    def add(self, ino: int, item: DirItem, before: Stamp, after: Stamp) -> None:
-        """Put `item` in the listing if it was read at `before`, the directory's
-        stamp just before the change that added the name, and take `after` as
-        its stamp; a listing read at another is dropped."""
+    def mode(self, ino: int, name: str) -> int | None:
+        """The kind of what `name` is in a listing of `ino`, if it has the name."""
+        kept = self._listings.get(ino)
+        if kept is None or name not in kept.inos:
+            return None
+        return next(mode for other, _, mode in kept.items if other == name)
+
+    def change(
+        self, ino: int, before: Stamp, after: Stamp, gone: str = "", item: DirItem | None = None
+    ) -> None:
+        """Take out the name `gone` and put in `item` (replacing its name), if
+        the listing was read at `before`, the directory's stamp just before our
+        change, and take `after` as its stamp; a listing read at another is
+        dropped."""
         kept = self._listings.get(ino)
         if kept is None or kept.stamp != before:
             self.pop(ino)
             return
+        names = {gone, item[0] if item else ""} - {""}
         # A new list: passes under way keep reading the one they began with.
-        kept.items = [*kept.items, item]
-        kept.inos[item[0]] = item[1]
-        kept.stamp = after
-        self._count += 1
+        items = (
+            [it for it in kept.items if it[0] not in names]
+            if names & kept.inos.keys()
+            else kept.items[:]
+        )
+        for name in names:
+            kept.inos.pop(name, None)
+        if item is not None:
+            items.append(item)
+            kept.inos[item[0]] = item[1]
+        self._count += len(items) - len(kept.items)
+        kept.items, kept.stamp = items, after
         self._listings.move_to_end(ino)
         self._bound()
 
@@ -178,6 +197,21 @@ class _Listings:
         kept = self._listings.pop(ino, None)
         if kept is not None:
             self._count -= len(kept.items)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A rename of ours: `name` in `parent`, inode `ino`, is now `new_name` in
+    `new_parent`; the directories' stamps just before (None: the server did not
+    say) and just after, in that order."""
+
+    parent: int
+    name: str
+    new_parent: int
+    new_name: str
+    ino: int
+    before: tuple[Stamp, Stamp] | None
+    after: tuple[Stamp, Stamp]
 
 
 class MetaCache:
@@ -286,7 +320,28 @@ class MetaCache:
             if before is None:
                 self._listings.pop(parent)
             else:
-                self._listings.add(parent, (name, attr.ino, attr.mode), before, after)
+                self._listings.change(parent, before, after, item=(name, attr.ino, attr.mode))
+
+    def put_moved(self, move: Move) -> None:
+        """Our rename of a name to another (not an exchange): kept listings read
+        at the directories' stamps from before it follow it, others are dropped."""
+        with self._lock:
+            self._entries.put((move.parent, move.name), NEGATIVE)
+            self._entries.put((move.new_parent, move.new_name), move.ino)
+            now = time.monotonic()
+            self._changed.put(move.parent, now)
+            self._changed.put(move.new_parent, now)
+            mode = self._listings.mode(move.parent, move.name)
+            if move.before is None or mode is None:
+                self._listings.pop(move.parent)
+                self._listings.pop(move.new_parent)
+                return
+            item = (move.new_name, move.ino, mode)
+            if move.parent == move.new_parent:
+                self._listings.change(move.parent, move.before[0], move.after[0], move.name, item)
+                return
+            self._listings.change(move.parent, move.before[0], move.after[0], gone=move.name)
+            self._listings.change(move.new_parent, move.before[1], move.after[1], item=item)
 
     def put_name(self, parent: int, name: str, ino: int) -> None:
         """`name` in `parent` is `ino` now (NEGATIVE: no such name); a complete

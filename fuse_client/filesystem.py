@@ -24,7 +24,7 @@ from typing import Any
 
 from fuse_client import orphans
 from fuse_client.aliases import Aliases
-from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache, stamp_of
+from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache, Move, stamp_of
 from fuse_client.listing import Lister, Pass
 from fuse_client.reader import BLOCK, MAX_WINDOW_BLOCKS, Reader
 from fuse_client.remote import Remote
@@ -371,11 +371,19 @@ class NetvolFS:
         new_parent, new_name = self._parent_of(new)
         moved = self._child(parent, name)
         reply = self._remote.rename(parent, name, new_parent, new_name, flags)
+        after = stamp_of(reply.parent), stamp_of(reply.new_parent)
+        before = None
+        if reply.HasField("parent_before") and reply.HasField("new_parent_before"):
+            before = stamp_of(reply.parent_before), stamp_of(reply.new_parent_before)
+        if before == after:
+            return  # two names of one inode: the server left both
         self.meta.put_attr(reply.parent)
         self.meta.put_attr(reply.new_parent)
-        exchanged = reply.replaced_ino if flags & RENAME_EXCHANGE else NEGATIVE
-        self.meta.put_name(parent, name, exchanged)
-        self.meta.put_name(new_parent, new_name, moved)
+        if flags & RENAME_EXCHANGE:
+            self.meta.put_name(parent, name, reply.replaced_ino)
+            self.meta.put_name(new_parent, new_name, moved)
+        else:
+            self.meta.put_moved(Move(parent, name, new_parent, new_name, moved, before, after))
         # Both inodes changed ctime.
         self.meta.drop_attr(moved)
         self.meta.drop_attr(reply.replaced_ino)

@@ -112,7 +112,8 @@ class Added:
     before: tuple[int, int]
 
 
-def _times(directory: Node) -> tuple[int, int]:
+def times(directory: Node) -> tuple[int, int]:
+    """What a client compares to know whether a directory's entries changed."""
     return directory.mtime_ns, directory.ctime_ns
 
 
@@ -162,7 +163,7 @@ def make_node(
     if rdev > RDEV_MAX:
         raise FsError(errno.EINVAL, f"device number {rdev:#x} is out of range")
     directory = _free_name(session, volume_id, parent, name)
-    before = _times(directory)
+    before = times(directory)
     permissions = 0o777 if kind == stat.S_IFLNK else stat.S_IMODE(mode)
     if directory.mode & stat.S_ISGID:
         # BSD group semantics of a setgid directory, as local file systems have:
@@ -190,7 +191,7 @@ def make_node(
 def link(session: Session, volume_id: str, ino: int, new_parent: int, new_name: str) -> Added:
     """Give the inode another name."""
     directory = _free_name(session, volume_id, new_parent, new_name)
-    before = _times(directory)
+    before = times(directory)
     (node,) = inodes.lock(session, volume_id, ino)
     if inodes.is_dir(node):
         raise FsError(errno.EPERM, "directories cannot have hard links")

@@ -1,6 +1,7 @@
 """rename(2) and renameat2(2) within one volume, with POSIX's replacement rules."""
 
 import errno
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -8,11 +9,23 @@ from sqlalchemy.orm import Session
 from storage_server.errors import FsError
 from storage_server.filesystem import inodes
 from storage_server.filesystem.inodes import Node
-from storage_server.filesystem.namespace import check_name, entry, has_entries, remove_entry
+from storage_server.filesystem.namespace import check_name, entry, has_entries, remove_entry, times
 from storage_server.models import Dentry
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """The inode new_name pointed at before (0 when none), both directories as
+    they are once the call is done, and their times just before."""
+
+    replaced: int
+    old_dir: Node
+    new_dir: Node
+    old_before: tuple[int, int]
+    new_before: tuple[int, int]
 
 
 def rename(
@@ -24,9 +37,8 @@ def rename(
     new_parent: int,
     new_name: str,
     flags: int,
-) -> tuple[int, Node, Node]:
-    """Move a name; return the inode new_name pointed at before (0 when none)
-    and both directories."""
+) -> Renamed:
+    """Move a name."""
     if flags not in (0, RENAME_NOREPLACE, RENAME_EXCHANGE):
         raise FsError(errno.EINVAL, f"unsupported rename flags {flags:#x}")
     check_name(name)
@@ -35,6 +47,7 @@ def rename(
     old_dir, new_dir = inodes.lock(session, volume_id, parent, new_parent)
     inodes.require_directory(old_dir)
     inodes.require_directory(new_dir)
+    before = times(old_dir), times(new_dir)
     source_ino = entry(session, parent, name)
     if source_ino is None:
         raise FsError(errno.ENOENT, f"{name!r} does not exist")
@@ -45,7 +58,7 @@ def rename(
         raise FsError(errno.EEXIST, f"{new_name!r} exists")
     if source_ino == target_ino:
         # Two names of one inode (or one name twice): POSIX says do nothing.
-        return 0, old_dir, new_dir
+        return Renamed(0, old_dir, new_dir, *before)
     locked = inodes.lock(session, volume_id, source_ino, *([target_ino] if target_ino else []))
     source, target = locked[0], locked[1] if target_ino else None
     if parent != new_parent:
@@ -73,7 +86,7 @@ def rename(
     inodes.touch_directory(session, old_dir, now)
     if new_dir is not old_dir:
         inodes.touch_directory(session, new_dir, now)
-    return target_ino or 0, old_dir, new_dir
+    return Renamed(target_ino or 0, old_dir, new_dir, *before)
 
 
 def _check_not_below_itself(session: Session, moving: Node, destination: int) -> None:

@@ -43,12 +43,15 @@ def attr_message(node: Node) -> pb.Attr:
     )
 
 
+def _times(stamp: tuple[int, int]) -> pb.DirectoryTimes:
+    return pb.DirectoryTimes(mtime_ns=stamp[0], ctime_ns=stamp[1])
+
+
 def _entry_reply(added: namespace.Added) -> pb.EntryReply:
-    mtime_ns, ctime_ns = added.before
     return pb.EntryReply(
         attr=attr_message(added.node),
         parent=attr_message(added.directory),
-        parent_before=pb.DirectoryTimes(mtime_ns=mtime_ns, ctime_ns=ctime_ns),
+        parent_before=_times(added.before),
     )
 
 
@@ -196,7 +199,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
 
     def Rename(self, request: pb.RenameRequest, context: grpc.ServicerContext) -> pb.RenameResponse:
         def work(session: Session) -> pb.RenameResponse:
-            replaced, old_dir, new_dir = rename.rename(
+            renamed = rename.rename(
                 session,
                 request.volume_id,
                 parent=request.parent,
@@ -206,9 +209,11 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 flags=request.flags,
             )
             return pb.RenameResponse(
-                replaced_ino=replaced,
-                parent=attr_message(old_dir),
-                new_parent=attr_message(new_dir),
+                replaced_ino=renamed.replaced,
+                parent=attr_message(renamed.old_dir),
+                new_parent=attr_message(renamed.new_dir),
+                parent_before=_times(renamed.old_before),
+                new_parent_before=_times(renamed.new_before),
             )
 
         return self._once(request.volume_id, request.request_id, pb.RenameResponse, work)

@@ -225,6 +225,31 @@ def test_a_name_we_add_after_another_nodes_change_drops_the_listing(
     assert pages(fs) > asked
 
 
+def test_our_renames_keep_the_listing(fs: NetvolFS, volume: Volume) -> None:
+    """Writing a file under a temporary name and renaming it over the old one,
+    as editors and package managers do, reads no listing again."""
+    directory = volume.mkdir("d").ino
+    names = make_files(volume, directory, PAGE)
+    assert read_all(fs, fs.opendir("/d")) == [".", "..", *names]
+    asked = pages(fs)
+    fs.mknod("/d/f000.tmp", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    fs.rename("/d/f000.tmp", "/d/f000", 0)
+    fs.rename("/d/f001", "/d/renamed", 0)
+    expected = [".", "..", *names[2:], "f000", "renamed"]
+    assert read_all(fs, fs.opendir("/d")) == expected
+    assert pages(fs) == asked
+    assert {e.name for e in volume.readdir(directory).entries} == set(expected[2:])
+
+
+def test_a_rename_between_two_names_of_one_file_leaves_both(fs: NetvolFS, volume: Volume) -> None:
+    volume.mkdir("d")
+    fs.mknod("/d/a", stat.S_IFREG | 0o644, 0, 0, rdev=0)
+    fs.link("/d/a", "/d/b")
+    fs.rename("/d/a", "/d/b", 0)
+    assert fs.getattr("/d/a", None)["st_nlink"] == fs.getattr("/d/b", None)["st_nlink"] == 2
+    assert sorted(read_all(fs, fs.opendir("/d"))) == [".", "..", "a", "b"]
+
+
 def test_a_listing_read_across_our_change_is_not_kept(fs: NetvolFS, volume: Volume) -> None:
     directory = volume.mkdir("d").ino
     make_files(volume, directory, 3 * PAGE)

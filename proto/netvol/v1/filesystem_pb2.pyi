@@ -644,6 +644,8 @@ class RenameResponse(_message.Message):
     REPLACED_INO_FIELD_NUMBER: _builtins.int
     PARENT_FIELD_NUMBER: _builtins.int
     NEW_PARENT_FIELD_NUMBER: _builtins.int
+    PARENT_BEFORE_FIELD_NUMBER: _builtins.int
+    NEW_PARENT_BEFORE_FIELD_NUMBER: _builtins.int
     replaced_ino: _builtins.int
     """The inode that new_name pointed at before, if any (0 when none)."""
     @_builtins.property
@@ -652,16 +654,26 @@ class RenameResponse(_message.Message):
 
     @_builtins.property
     def new_parent(self) -> Global___Attr: ...
+    @_builtins.property
+    def parent_before(self) -> Global___DirectoryTimes:
+        """Both directories' times just before (see EntryReply.parent_before); a
+        rename that changed nothing (two names of one inode) leaves them as they were.
+        """
+
+    @_builtins.property
+    def new_parent_before(self) -> Global___DirectoryTimes: ...
     def __init__(
         self,
         *,
         replaced_ino: _builtins.int = ...,
         parent: Global___Attr | None = ...,
         new_parent: Global___Attr | None = ...,
+        parent_before: Global___DirectoryTimes | None = ...,
+        new_parent_before: Global___DirectoryTimes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "parent", b"parent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "new_parent_before", b"new_parent_before", "parent", b"parent", "parent_before", b"parent_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "parent", b"parent", "replaced_ino", b"replaced_ino"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "new_parent_before", b"new_parent_before", "parent", b"parent", "parent_before", b"parent_before", "replaced_ino", b"replaced_ino"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,6 +4,7 @@ counts of parents, subtree moves, and the NOREPLACE and EXCHANGE flags."""
 import errno
 import stat
 
+from proto.netvol.v1 import filesystem_pb2 as pb
 from tests.harness.volume import Volume, errno_of
 
 NOREPLACE = 1
@@ -171,3 +172,36 @@ def test_exchange_in_one_directory(vol: Volume) -> None:
     assert vol.rename("a", "b", flags=EXCHANGE) == b.ino
     assert (vol.lookup("a").ino, vol.lookup("b").ino) == (b.ino, a.ino)
     assert vol.getattr(vol.root).nlink == 3
+
+
+def _times(attr: pb.Attr) -> pb.DirectoryTimes:
+    return pb.DirectoryTimes(mtime_ns=attr.mtime_ns, ctime_ns=attr.ctime_ns)
+
+
+def _rename(
+    vol: Volume, name: str, new_name: str, parent: int, new_parent: int
+) -> pb.RenameResponse:
+    return vol.fs.Rename(
+        pb.RenameRequest(
+            volume_id=vol.id, parent=parent, name=name, new_parent=new_parent, new_name=new_name
+        )
+    )
+
+
+def test_renames_say_the_directories_times_before_the_change(vol: Volume) -> None:
+    """A client places its own rename after listings it read at those times."""
+    one, two = vol.mkdir("one"), vol.mkdir("two")
+    vol.mknod("f", parent=one.ino)
+    one = vol.getattr(one.ino)
+    within = _rename(vol, "f", "g", one.ino, one.ino)
+    assert within.parent_before == within.new_parent_before == _times(one)
+    assert within.parent == within.new_parent == vol.getattr(one.ino)
+    across = _rename(vol, "g", "h", one.ino, two.ino)
+    assert across.parent_before == _times(within.parent)
+    assert across.new_parent_before == _times(two)
+    assert (across.parent, across.new_parent) == (vol.getattr(one.ino), vol.getattr(two.ino))
+    # Two names of one inode: nothing changes, and the times say so.
+    vol.link(vol.lookup("h", parent=two.ino).ino, "i", parent=two.ino)
+    still = vol.getattr(two.ino)
+    same = _rename(vol, "h", "i", two.ino, two.ino)
+    assert same.parent_before == same.new_parent_before == _times(same.parent) == _times(still)
