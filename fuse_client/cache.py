@@ -5,9 +5,9 @@ Entries are keyed by (parent inode, name), so renaming a directory leaves the
 entries below it valid. A directory whose whole listing was fetched answers
 misses authoritatively until the bound passes (no round trip per stat), and
 readdir from the kept listing unless a change has made that stale. A name we
-add joins the listing when the server's answer shows the directory as the
-listing had it just before (no one else changed it in between), as NFS's weak
-cache consistency does. Past the bound, the kept listing answers readdir and
+add or rename changes the listing when the server's answer shows the directory
+as the listing had it just before (no one else changed it in between), as
+NFS's weak cache consistency does. Past the bound, the kept listing answers readdir and
 misses again once the server shows the directory at the listing's stamp.
 """
 
