@@ -7,8 +7,9 @@ misses authoritatively until the bound passes (no round trip per stat), and
 readdir from the kept listing unless a change has made that stale. A name we
 add or rename changes the listing when the server's answer shows the directory
 as the listing had it just before (no one else changed it in between), as
-NFS's weak cache consistency does. Past the bound, the kept listing answers readdir and
-misses again once the server shows the directory at the listing's stamp.
+NFS's weak cache consistency does. Past the bound, the kept listing answers
+readdir and misses again once the server shows the directory at the listing's
+stamp.
 """
 
 import threading
@@ -90,7 +91,7 @@ class _TTLMap(Generic[K, V]):
 @dataclass
 class _Kept:
     items: list[DirItem]
-    inos: dict[str, int]  # by name, of items
+    by_name: dict[str, DirItem]  # the items
     stamp: Stamp | None  # the directory's when the listing was read, if known
     until: float  # monotonic: answers readdir unchecked until then
 
@@ -110,8 +111,8 @@ class _Listings:
         self.pop(ino)
         if len(items) > self._max:
             return
-        inos = {name: child for name, child, _mode in items}
-        self._listings[ino] = _Kept(items, inos, stamp, since + self._ttl)
+        by_name = {item[0]: item for item in items}
+        self._listings[ino] = _Kept(items, by_name, stamp, since + self._ttl)
         self._count += len(items)
         self._bound()
 
@@ -134,47 +135,44 @@ class _Listings:
     def lacks(self, ino: int, name: str) -> bool:
         """Whether a listing of `ino` answers that it has no `name`."""
         kept = self._listings.get(ino)
-        return kept is not None and kept.until >= time.monotonic() and name not in kept.inos
+        return kept is not None and kept.until >= time.monotonic() and name not in kept.by_name
 
     def holds(self, ino: int, name: str, child: int) -> bool:
         """Whether a listing of `ino`, valid or kept to check, has `name` as `child`."""
-        kept = self._listings.get(ino)
-        return kept is not None and kept.inos.get(name) == child
+        item = self.item(ino, name)
+        return item is not None and item[1] == child
 
     def stamp(self, ino: int) -> Stamp | None:
         kept = self._listings.get(ino)
         return None if kept is None else kept.stamp
 
-    def mode(self, ino: int, name: str) -> int | None:
-        """The kind of what `name` is in a listing of `ino`, if it has the name."""
+    def item(self, ino: int, name: str) -> DirItem | None:
+        """`name`'s entry in a listing of `ino`, valid or kept to check."""
         kept = self._listings.get(ino)
-        if kept is None or name not in kept.inos:
-            return None
-        return next(mode for other, _, mode in kept.items if other == name)
+        return None if kept is None else kept.by_name.get(name)
 
     def change(
-        self, ino: int, before: Stamp, after: Stamp, gone: str = "", item: DirItem | None = None
+        self,
+        ino: int,
+        before: Stamp,
+        after: Stamp,
+        gone: tuple[str, ...] = (),
+        item: DirItem | None = None,
     ) -> None:
-        """Take out the name `gone` and put in `item` (replacing its name), if
-        the listing was read at `before`, the directory's stamp just before our
-        change, and take `after` as its stamp; a listing read at another is
-        dropped."""
+        """Take the names `gone` out and put `item` in, if the listing was read
+        at `before`, the directory's stamp just before our change, and take
+        `after` as its stamp; a listing read at another is dropped."""
         kept = self._listings.get(ino)
         if kept is None or kept.stamp != before:
             self.pop(ino)
             return
-        names = {gone, item[0] if item else ""} - {""}
         # A new list: passes under way keep reading the one they began with.
-        items = (
-            [it for it in kept.items if it[0] not in names]
-            if names & kept.inos.keys()
-            else kept.items[:]
-        )
-        for name in names:
-            kept.inos.pop(name, None)
+        items = [it for it in kept.items if it[0] not in gone] if gone else kept.items[:]
+        for name in gone:
+            kept.by_name.pop(name, None)
         if item is not None:
             items.append(item)
-            kept.inos[item[0]] = item[1]
+            kept.by_name[item[0]] = item
         self._count += len(items) - len(kept.items)
         kept.items, kept.stamp = items, after
         self._listings.move_to_end(ino)
@@ -331,17 +329,21 @@ class MetaCache:
             now = time.monotonic()
             self._changed.put(move.parent, now)
             self._changed.put(move.new_parent, now)
-            mode = self._listings.mode(move.parent, move.name)
-            if move.before is None or mode is None:
+            moved = self._listings.item(move.parent, move.name)
+            if move.before is None or moved is None:
                 self._listings.pop(move.parent)
                 self._listings.pop(move.new_parent)
                 return
-            item = (move.new_name, move.ino, mode)
+            item = (move.new_name, move.ino, moved[2])
+            # The new name may have named another inode, which the move replaced.
             if move.parent == move.new_parent:
-                self._listings.change(move.parent, move.before[0], move.after[0], move.name, item)
+                gone = (move.name, move.new_name)
+                self._listings.change(move.parent, move.before[0], move.after[0], gone, item)
                 return
-            self._listings.change(move.parent, move.before[0], move.after[0], gone=move.name)
-            self._listings.change(move.new_parent, move.before[1], move.after[1], item=item)
+            self._listings.change(move.parent, move.before[0], move.after[0], gone=(move.name,))
+            self._listings.change(
+                move.new_parent, move.before[1], move.after[1], gone=(move.new_name,), item=item
+            )
 
     def put_name(self, parent: int, name: str, ino: int) -> None:
         """`name` in `parent` is `ino` now (NEGATIVE: no such name); a complete

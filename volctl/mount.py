@@ -26,12 +26,15 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     mount.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
     mount.add_argument("--read-only", action="store_true")
     mount.add_argument(
-        "--attr-ttl", type=float, default=1.0, help="seconds attributes are cached (default 1)"
+        "--attr-ttl",
+        type=float,
+        default=MountOptions.attr_ttl,
+        help=f"seconds attributes are cached (default {MountOptions.attr_ttl:g})",
     )
     mount.add_argument(
         "--io-timeout",
         type=float,
-        default=0.0,
+        default=MountOptions.io_timeout,
         help="seconds I/O waits for an unreachable server before failing; 0 waits for ever",
     )
     mount.add_argument("--log-file", help="where a background mount logs")

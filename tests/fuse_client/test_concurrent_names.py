@@ -8,10 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+from fuse_client.run import MountOptions
+
 THREADS = 4
 FILES = 60
-# The mount's --attr-ttl default: past it, the kept listing is checked with the server.
-ATTR_TTL = 1.0
+# The mount's attribute-cache bound: past it, the kept listing is checked with the server.
+ATTR_TTL = MountOptions.attr_ttl
 
 
 def _work(directory: Path, thread: int, errors: list[BaseException]) -> None:
