@@ -147,8 +147,18 @@ def lock_found(session: Session, volume_id: str, inos: Iterable[int]) -> dict[in
     return _found(session, volume_id, inos, lock=True)
 
 
+def _ctime_after(node: Node, now: int) -> int:
+    """A ctime for a change at `now` that never repeats or goes back, even within
+    one clock tick or when the clock stepped back: clients take an inode whose
+    (mtime, ctime) is unchanged as unchanged, a directory's entries included."""
+    return max(now, node.ctime_ns + 1)
+
+
 def change(session: Session, node: Node, **values: Any) -> None:
-    """Change columns of the inode, in the row and in `node`."""
+    """Change columns of the inode, in the row and in `node`; a new ctime_ns
+    is moved past the old one."""
+    if "ctime_ns" in values:
+        values["ctime_ns"] = _ctime_after(node, values["ctime_ns"])
     for name, value in values.items():
         setattr(node, name, value)
     # One statement with bound parameters: compiled once per set of columns.
@@ -213,16 +223,8 @@ def make_root(session: Session, volume: Volume) -> None:
 
 def touch_directory(session: Session, node: Node, now: int, nlink_delta: int = 0) -> None:
     """An entry of the directory was added, removed or changed (and a
-    subdirectory's '..' came or went when `nlink_delta` says so). Its ctime
-    moves on even if the clock stepped back: clients take a directory whose
-    times are unchanged as holding the same entries."""
-    change(
-        session,
-        node,
-        nlink=node.nlink + nlink_delta,
-        mtime_ns=now,
-        ctime_ns=max(now, node.ctime_ns + 1),
-    )
+    subdirectory's '..' came or went when `nlink_delta` says so)."""
+    change(session, node, nlink=node.nlink + nlink_delta, mtime_ns=now, ctime_ns=now)
 
 
 def charge(session: Session, volume_id: str, delta: int) -> None:
@@ -251,8 +253,10 @@ def drop_links(session: Session, volume_id: str, nodes: Sequence[Node], now: int
     keep the count, or delete the inode (with its data) when none is left.
     A statement or two for the lot, however many inodes."""
     for node in nodes:
-        node.ctime_ns = now
-    kept = [{"changed_ino": n.ino, "nlink": n.nlink, "ctime_ns": now} for n in nodes if n.nlink]
+        node.ctime_ns = _ctime_after(node, now)
+    kept = [
+        {"changed_ino": n.ino, "nlink": n.nlink, "ctime_ns": n.ctime_ns} for n in nodes if n.nlink
+    ]
     if kept:
         connection(session).execute(_CHANGE, kept)
     dropped = [node for node in nodes if not node.nlink]

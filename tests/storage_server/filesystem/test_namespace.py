@@ -4,6 +4,7 @@ import errno
 import functools
 import stat
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import cast
 
 import grpc
@@ -329,11 +330,22 @@ def test_new_names_say_the_directorys_times_before_the_change(vol: Volume) -> No
     assert linked.parent == vol.getattr(directory.ino)
 
 
-def test_a_directorys_ctime_moves_on_when_the_clock_steps_back(
+def test_a_ctime_moves_on_within_a_clock_tick_and_when_the_clock_steps_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    changed: dict[str, int] = {}
-    monkeypatch.setattr(inodes, "change", lambda _session, _node, **values: changed.update(values))
+    """Clients take a directory whose (mtime, ctime) is unchanged as holding the
+    same entries, so no change may leave both as they were."""
+    written: list[dict[str, int]] = []
+
+    def execute(_statement: object, values: dict[str, int] | list[dict[str, int]]) -> None:
+        written.extend(values if isinstance(values, list) else [values])
+
+    monkeypatch.setattr(inodes, "connection", lambda _session: SimpleNamespace(execute=execute))
+    session = cast(Session, None)
     directory = inodes.Node(7, "v", stat.S_IFDIR | 0o755, 2, 0, 0, 0, 0, 0, 0, 500, 500, 0, None)
-    inodes.touch_directory(cast(Session, None), directory, 100)
-    assert changed == {"nlink": 2, "mtime_ns": 100, "ctime_ns": 501}
+    inodes.touch_directory(session, directory, 100)  # a name added, the clock stepped back
+    inodes.change(session, directory, mode=stat.S_IFDIR | 0o700, ctime_ns=100)  # chmod, same tick
+    file = inodes.Node(8, "v", stat.S_IFREG | 0o644, 2, 0, 0, 0, 0, 0, 0, 500, 500, 0, None)
+    inodes.drop_link(session, "v", file, 100)  # one of its two names removed
+    assert [values["ctime_ns"] for values in written] == [501, 502, 501]
+    assert (directory.mtime_ns, directory.ctime_ns, file.ctime_ns) == (100, 502, 501)
