@@ -199,15 +199,18 @@ class _Listings:
 
 @dataclass(frozen=True)
 class Move:
-    """A rename of ours: `name` in `parent`, inode `ino`, is now `new_name` in
-    `new_parent`; the directories' stamps just before (None: the server did not
-    say) and just after, in that order."""
+    """A rename of ours: `name` in `parent` is now `new_name` in `new_parent`,
+    naming inode `ino` of kind `mode` as the server moved it (mode None: the
+    server did not say, and `ino` is only what we took the name for); the
+    directories' stamps just before (None: the server did not say) and just
+    after, in that order."""
 
     parent: int
     name: str
     new_parent: int
     new_name: str
     ino: int
+    mode: int | None
     before: tuple[Stamp, Stamp] | None
     after: tuple[Stamp, Stamp]
 
@@ -329,12 +332,11 @@ class MetaCache:
             now = time.monotonic()
             self._changed.put(move.parent, now)
             self._changed.put(move.new_parent, now)
-            moved = self._listings.item(move.parent, move.name)
-            if move.before is None or moved is None:
+            if move.before is None or move.mode is None:
                 self._listings.pop(move.parent)
                 self._listings.pop(move.new_parent)
                 return
-            item = (move.new_name, move.ino, moved[2])
+            item = (move.new_name, move.ino, move.mode)
             # The new name may have named another inode, which the move replaced.
             if move.parent == move.new_parent:
                 gone = (move.name, move.new_name)

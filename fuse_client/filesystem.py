@@ -379,13 +379,21 @@ class NetvolFS:
             return  # two names of one inode: the server left both
         self.meta.put_attr(reply.parent)
         self.meta.put_attr(reply.new_parent)
+        mode = None
+        if reply.HasField("moved"):
+            # What the server moved, which may not be what our cache took the
+            # name for (another node may have replaced it within the bound).
+            moved, mode = reply.moved.ino, reply.moved.mode
+            self.meta.put_attr(reply.moved)
+        else:
+            self.meta.drop_attr(moved)  # its ctime changed
         if flags & RENAME_EXCHANGE:
             self.meta.put_name(parent, name, reply.replaced_ino)
             self.meta.put_name(new_parent, new_name, moved)
         else:
-            self.meta.put_moved(Move(parent, name, new_parent, new_name, moved, before, after))
-        # Both inodes changed ctime.
-        self.meta.drop_attr(moved)
+            move = Move(parent, name, new_parent, new_name, moved, mode, before, after)
+            self.meta.put_moved(move)
+        # The replaced inode changed ctime too.
         self.meta.drop_attr(reply.replaced_ino)
         self._aliases.forget(moved, old)
         self._aliases.forget(reply.replaced_ino, new)

@@ -19,13 +19,15 @@ RENAME_EXCHANGE = 2
 @dataclass(frozen=True, slots=True)
 class Renamed:
     """The inode new_name pointed at before (0 when none), both directories as
-    they are once the call is done, and their times just before."""
+    they are once the call is done, their times just before, and the inode that
+    moved (None when nothing did)."""
 
     replaced: int
     old_dir: Node
     new_dir: Node
     old_before: tuple[int, int]
     new_before: tuple[int, int]
+    moved: Node | None
 
 
 def rename(
@@ -58,7 +60,7 @@ def rename(
         raise FsError(errno.EEXIST, f"{new_name!r} exists")
     if source_ino == target_ino:
         # Two names of one inode (or one name twice): POSIX says do nothing.
-        return Renamed(0, old_dir, new_dir, *before)
+        return Renamed(0, old_dir, new_dir, *before, moved=None)
     locked = inodes.lock(session, volume_id, source_ino, *([target_ino] if target_ino else []))
     source, target = locked[0], locked[1] if target_ino else None
     if parent != new_parent:
@@ -86,7 +88,7 @@ def rename(
     inodes.touch_directory(session, old_dir, now)
     if new_dir is not old_dir:
         inodes.touch_directory(session, new_dir, now)
-    return Renamed(target_ino or 0, old_dir, new_dir, *before)
+    return Renamed(target_ino or 0, old_dir, new_dir, *before, moved=source)
 
 
 def _check_not_below_itself(session: Session, moving: Node, destination: int) -> None:

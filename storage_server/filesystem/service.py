@@ -214,6 +214,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
                 new_parent=attr_message(renamed.new_dir),
                 parent_before=_times(renamed.old_before),
                 new_parent_before=_times(renamed.new_before),
+                moved=None if renamed.moved is None else attr_message(renamed.moved),
             )
 
         return self._once(request.volume_id, request.request_id, pb.RenameResponse, work)

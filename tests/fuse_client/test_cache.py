@@ -154,7 +154,9 @@ def test_a_looked_up_name_drops_a_listing_only_if_the_listing_lacks_it() -> None
 def test_our_rename_within_a_listed_directory_moves_the_name_in_its_listing() -> None:
     cache = MetaCache(ttl=60, max_items=10)
     _list(cache, DIR, ["a", "b", "c"], 100, stamp=(5, 6))
-    cache.put_moved(Move(DIR, "a", DIR, "c", 100, before=((5, 6), (5, 6)), after=((7, 7), (7, 7))))
+    cache.put_moved(
+        Move(DIR, "a", DIR, "c", 100, stat.S_IFREG, before=((5, 6), (5, 6)), after=((7, 7), (7, 7)))
+    )
     assert cache.listing(DIR) == [("b", 101, stat.S_IFREG), ("c", 100, stat.S_IFREG)]
     assert cache.listing_stamp(DIR) == (7, 7)
     assert cache.entry(DIR, "a") == NEGATIVE and cache.entry(DIR, "c") == 100
@@ -164,15 +166,26 @@ def test_our_rename_across_directories_follows_both_listings_or_drops_them() -> 
     cache = MetaCache(ttl=60, max_items=10)
     _list(cache, DIR, ["a", "b"], 100, stamp=(5, 6))
     _list(cache, 2, ["c"], 200, stamp=(8, 8))
-    cache.put_moved(Move(DIR, "a", 2, "d", 100, before=((5, 6), (8, 8)), after=((9, 9), (9, 9))))
+    cache.put_moved(
+        Move(DIR, "a", 2, "d", 100, stat.S_IFREG, before=((5, 6), (8, 8)), after=((9, 9), (9, 9)))
+    )
     assert cache.listing(DIR) == [("b", 101, stat.S_IFREG)]
     assert cache.listing(2) == [("c", 200, stat.S_IFREG), ("d", 100, stat.S_IFREG)]
     # The target directory changed in between: its listing goes, the other stays.
     cache.put_moved(
-        Move(DIR, "b", 2, "e", 101, before=((9, 9), (8, 8)), after=((10, 10), (10, 10)))
+        Move(DIR, "b", 2, "e", 101, stat.S_IFREG, ((9, 9), (8, 8)), after=((10, 10), (10, 10)))
     )
     assert cache.listing(DIR) == [] and cache.listing_stamp(2) is None
-    # A name the listing does not hold (its kind unknown) drops the listings.
+    # The new listing takes what the server moved, not what a stale cache held:
+    # here another node had replaced x by a directory before our rename.
     _list(cache, 3, ["x"], 300, stamp=(1, 1))
-    cache.put_moved(Move(3, "y", 3, "z", 301, before=((1, 1), (1, 1)), after=((2, 2), (2, 2))))
+    _list(cache, 4, [], 400, stamp=(3, 3))
+    cache.put_moved(
+        Move(3, "x", 4, "y", 350, stat.S_IFDIR, before=((2, 2), (3, 3)), after=((4, 4), (4, 4)))
+    )
     assert cache.listing_stamp(3) is None
+    assert cache.listing(4) == [("y", 350, stat.S_IFDIR)]
+    # A server that does not say what it moved: both listings go.
+    _list(cache, 5, ["p"], 500, stamp=(1, 1))
+    cache.put_moved(Move(5, "p", 5, "q", 500, None, ((1, 1), (1, 1)), after=((2, 2), (2, 2))))
+    assert cache.listing_stamp(5) is None

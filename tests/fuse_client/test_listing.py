@@ -250,6 +250,35 @@ def test_a_rename_between_two_names_of_one_file_leaves_both(fs: NetvolFS, volume
     assert sorted(read_all(fs, fs.opendir("/d"))) == [".", "..", "a", "b"]
 
 
+def items_of(fs: NetvolFS, path: str) -> dict[str, tuple[int, int]]:
+    fh = fs.opendir(path)
+    try:
+        return {name: (ino, mode) for name, ino, mode in fs.readdir(fh, 0)[2:]}
+    finally:
+        fs.releasedir(fh)
+
+
+def test_a_rename_puts_what_the_server_moved_in_the_new_listing(
+    fs: NetvolFS, volume: Volume
+) -> None:
+    """Another node replaced the name by a directory before our rename, while we
+    still had the old file cached: the listing that takes the new name must hold
+    the directory, also once it is checked past the bound."""
+    one, two = volume.mkdir("one").ino, volume.mkdir("two").ino
+    file = volume.mknod("a", parent=one).ino
+    assert items_of(fs, "/one") == {"a": (file, stat.S_IFREG | 0o644)}
+    assert items_of(fs, "/two") == {}
+    volume.unlink("a", parent=one)
+    directory = volume.mkdir("a", parent=one).ino
+    fs.rename("/one/a", "/two/b", 0)
+    assert volume.lookup("b", parent=two).ino == directory
+    moved = {"b": (directory, stat.S_IFDIR | 0o755)}
+    assert items_of(fs, "/two") == moved
+    assert fs.getattr("/two/b", None)["st_ino"] == directory
+    time.sleep(TTL * 1.5)
+    assert items_of(fs, "/two") == moved
+
+
 def test_a_listing_read_across_our_change_is_not_kept(fs: NetvolFS, volume: Volume) -> None:
     directory = volume.mkdir("d").ino
     make_files(volume, directory, 3 * PAGE)

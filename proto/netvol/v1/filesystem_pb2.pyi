@@ -646,6 +646,7 @@ class RenameResponse(_message.Message):
     NEW_PARENT_FIELD_NUMBER: _builtins.int
     PARENT_BEFORE_FIELD_NUMBER: _builtins.int
     NEW_PARENT_BEFORE_FIELD_NUMBER: _builtins.int
+    MOVED_FIELD_NUMBER: _builtins.int
     replaced_ino: _builtins.int
     """The inode that new_name pointed at before, if any (0 when none)."""
     @_builtins.property
@@ -662,6 +663,12 @@ class RenameResponse(_message.Message):
 
     @_builtins.property
     def new_parent_before(self) -> Global___DirectoryTimes: ...
+    @_builtins.property
+    def moved(self) -> Global___Attr:
+        """The inode that was at name, after the change (unset when nothing moved):
+        what new_name points at now, as the server saw it, not as a client's cache.
+        """
+
     def __init__(
         self,
         *,
@@ -670,10 +677,11 @@ class RenameResponse(_message.Message):
         new_parent: Global___Attr | None = ...,
         parent_before: Global___DirectoryTimes | None = ...,
         new_parent_before: Global___DirectoryTimes | None = ...,
+        moved: Global___Attr | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "new_parent_before", b"new_parent_before", "parent", b"parent", "parent_before", b"parent_before"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["moved", b"moved", "new_parent", b"new_parent", "new_parent_before", b"new_parent_before", "parent", b"parent", "parent_before", b"parent_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_parent", b"new_parent", "new_parent_before", b"new_parent_before", "parent", b"parent", "parent_before", b"parent_before", "replaced_ino", b"replaced_ino"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["moved", b"moved", "new_parent", b"new_parent", "new_parent_before", b"new_parent_before", "parent", b"parent", "parent_before", b"parent_before", "replaced_ino", b"replaced_ino"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
