@@ -8,6 +8,7 @@ and this mount's earlier changes are on the server's stable storage. Between
 those points attributes and entries are cached for `attr_ttl` seconds.
 """
 
+import contextlib
 import errno
 import functools
 import itertools
@@ -17,7 +18,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,6 +173,17 @@ class NetvolFS:
             raise OSError(errno.EPERM, f"{name} is reserved")
         return parent, name
 
+    @contextlib.contextmanager
+    def _taking(self, parent: int, name: str) -> Iterator[None]:
+        """A call that makes `name` in `parent`: EEXIST means another node made it
+        since our cache said it was free, so the cache asks the server next time."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                self.meta.forget_entry(parent, name)
+            raise
+
     def _changed(self, parent: int) -> None:
         """Our own change to a directory that did not answer its new attributes."""
         self.meta.drop_attr(parent)
@@ -269,7 +281,8 @@ class NetvolFS:
         request = pb.MakeNodeRequest(
             parent=parent, name=name, mode=mode, uid=uid, gid=gid, rdev=rdev, target=target
         )
-        reply = self._remote.make_node(request)
+        with self._taking(parent, name):
+            reply = self._remote.make_node(request)
         self._added(parent, name, reply)
         self.meta.put_xattr_names(reply.attr.ino, frozenset())  # new: none yet
         return reply.attr
@@ -295,7 +308,8 @@ class NetvolFS:
     def link(self, target_path: str, new_path: str) -> None:
         ino = self.resolve(target_path)
         parent, name = self._parent_of(new_path)
-        reply = self._remote.link(ino, parent, name)
+        with self._taking(parent, name):
+            reply = self._remote.link(ino, parent, name)
         attr = reply.attr
         self._added(parent, name, reply)
         self._aliases.seen(ino, target_path, attr.nlink)
@@ -370,7 +384,8 @@ class NetvolFS:
         parent, name = self._parent_of(old)
         new_parent, new_name = self._parent_of(new)
         moved = self._child(parent, name)
-        reply = self._remote.rename(parent, name, new_parent, new_name, flags)
+        with self._taking(new_parent, new_name):
+            reply = self._remote.rename(parent, name, new_parent, new_name, flags)
         after = stamp_of(reply.parent), stamp_of(reply.new_parent)
         before = None
         if reply.HasField("parent_before") and reply.HasField("new_parent_before"):

@@ -279,6 +279,19 @@ def test_a_rename_puts_what_the_server_moved_in_the_new_listing(
     assert items_of(fs, "/two") == moved
 
 
+def test_a_name_that_turns_out_to_exist_is_asked_for_again(fs: NetvolFS, volume: Volume) -> None:
+    """Our create fails because another node made the name meanwhile: the kept
+    listing that said it was absent must not go on saying so."""
+    directory = volume.mkdir("d").ino
+    assert items_of(fs, "/d") == {}
+    theirs = volume.mknod("late", parent=directory).ino
+    with pytest.raises(OSError) as info:
+        fs.create("/d/late", 0o644, 0, 0)
+    assert info.value.errno == errno.EEXIST
+    assert fs.getattr("/d/late", None)["st_ino"] == theirs
+    assert items_of(fs, "/d") == {"late": (theirs, stat.S_IFREG | 0o644)}
+
+
 def test_a_listing_read_across_our_change_is_not_kept(fs: NetvolFS, volume: Volume) -> None:
     directory = volume.mkdir("d").ino
     make_files(volume, directory, 3 * PAGE)
