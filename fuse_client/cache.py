@@ -67,10 +67,15 @@ class _TTLMap(Generic[K, V]):
         self._items.move_to_end(key)
         self._bound()
 
-    def put_many(self, pairs: Iterable[tuple[K, V]]) -> None:
-        expires = time.monotonic() + self._ttl
+    def put_many(self, pairs: Iterable[tuple[K, V]], at: float) -> None:
+        """Keep each value until `ttl` after `at`, unless what the map holds for
+        its key is newer."""
+        expires = at + self._ttl
         items = self._items
         for key, value in pairs:
+            held = items.get(key)
+            if held is not None and held[1] > expires:
+                continue
             items[key] = (value, expires)
             items.move_to_end(key)
         self._bound()
@@ -370,12 +375,14 @@ class MetaCache:
         """Entries of `parent` as the server listed them in answer to a call made
         at `asked` (monotonic), with their attributes. When a change of ours to
         `parent` came after that, the names may be stale: only the attributes
-        are kept."""
+        are kept. Either expires as if put when asked for: a page read ahead
+        may be taken much later."""
         with self._lock:
             changed = self._changed.get(parent)
             if changed is None or changed < asked:
-                self._entries.put_many(((parent, name), ino) for name, ino, _mode in items)
-            self._attrs.put_many((attr.ino, attr) for attr in attrs)
+                named = (((parent, name), ino) for name, ino, _mode in items)
+                self._entries.put_many(named, asked)
+            self._attrs.put_many(((attr.ino, attr) for attr in attrs), asked)
 
     def put_listing(
         self, parent: int, since: float, items: list[DirItem] | None, stamp: Stamp | None

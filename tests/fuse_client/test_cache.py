@@ -65,6 +65,25 @@ def test_a_page_asked_for_before_a_change_of_ours_keeps_no_names() -> None:
     assert cache.listing(DIR) is None
 
 
+def test_a_page_taken_late_expires_as_when_it_was_asked_for() -> None:
+    """Pages are read ahead; what one says is as old as the call that read it,
+    and it does not replace what the cache learnt since."""
+    cache = MetaCache(ttl=0.2, max_items=10)
+    asked = time.monotonic() - 0.15
+    cache.put_attr(pb.Attr(ino=101, size=7))  # a getattr after the page was read
+    cache.put_entries(
+        DIR,
+        [("a", 100, stat.S_IFREG), ("b", 101, stat.S_IFREG)],
+        [pb.Attr(ino=100), pb.Attr(ino=101, size=1)],
+        asked,
+    )
+    attr = cache.attr(101)
+    assert cache.entry(DIR, "a") == 100 and attr is not None and attr.size == 7
+    time.sleep(0.08)
+    assert cache.entry(DIR, "a") is None and cache.attr(100) is None
+    assert cache.attr(101) is not None
+
+
 def test_misses_within_the_bound_ask_for_a_whole_listing() -> None:
     cache = MetaCache(ttl=60, max_items=10)
     assert [cache.note_miss(DIR) for _ in range(LISTING_AFTER_MISSES)] == [False] * (
