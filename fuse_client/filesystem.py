@@ -227,6 +227,9 @@ class NetvolFS:
 
     def _setattr(self, path: str | None, fh: int | None, **fields: Any) -> pb.Attr:
         ino, through = self._target(path, fh)
+        # Writes buffered before the call come before it (a later store would
+        # set the mtime that `cp -p` just gave the file).
+        self._flush_ino(ino)
         attr = self._remote.setattr(pb.SetAttrRequest(ino=ino, **fields))
         self.meta.put_attr(attr)
         self._aliases.changed(ino, through)
