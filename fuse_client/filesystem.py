@@ -29,7 +29,7 @@ from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache, Move, sta
 from fuse_client.listing import Lister, Pass
 from fuse_client.reader import BLOCK, MAX_WINDOW_BLOCKS, Reader
 from fuse_client.remote import Remote
-from fuse_client.writeback import FileWriter
+from fuse_client.writeback import FileWriter, Stored, Told
 from proto.netvol.v1 import filesystem_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class OpenFile:
     path: str
     version: int
     writable: bool
+    told: Told = field(default_factory=Told)  # of its writer's failed stores
     next_offset: int = 0
     window: int = 1
 
@@ -266,13 +267,13 @@ class NetvolFS:
         self._setattr(path, fh, **fields)
 
     def truncate(self, path: str | None, length: int, fh: int | None) -> None:
-        self._truncate(self._target(path, fh)[0], length)
+        self._truncate(*self._target(path, fh), length)
 
-    def _truncate(self, ino: int, length: int) -> pb.Attr:
+    def _truncate(self, ino: int, through: str, length: int) -> pb.Attr:
         """Buffered writes first, then the new size; the caches follow as for a write."""
         self._flush_ino(ino)
         attr = self._remote.setattr(pb.SetAttrRequest(ino=ino, size=length))
-        self._stored(attr)
+        self._stored(Stored(attr, frozenset([through])))
         return attr
 
     # --- namespace --------------------------------------------------------
@@ -478,8 +479,9 @@ class NetvolFS:
                 self._writers[ino] = writer
             return writer
 
-    def _stored(self, attr: pb.Attr) -> None:
-        """Our own write or truncate is stored: the cache follows its version."""
+    def _stored(self, stored: Stored) -> None:
+        """Our own write or truncate is stored: the caches follow its version."""
+        attr = stored.attr
         known = self.data.version(attr.ino)
         if known is not None and attr.data_version != known + 1:
             self.data.forget(attr.ino)  # someone else wrote in between
@@ -487,12 +489,15 @@ class NetvolFS:
         cached = self.meta.attr(attr.ino)
         if cached is None or cached.data_version <= attr.data_version:
             self.meta.put_attr(attr)  # stores finishing out of order: keep the newest
-        self._aliases.changed(attr.ino, *(h.path for h in self._open.values() if h.ino == attr.ino))
+        # The kernel updated a path's pages as the data went through it, so a
+        # path all of it came through is current; the other names are not.
+        current = stored.through if len(stored.through) == 1 else frozenset()
+        self._aliases.changed(attr.ino, *current)
         for handle in list(self._open.values()):
             if handle.ino == attr.ino:
                 handle.version = attr.data_version
-                # The kernel updated this path's pages as the data went through it.
-                self._note_page_cache(handle.path, attr)
+                if handle.path in current:
+                    self._note_page_cache(handle.path, attr)
 
     def _open_handle(self, path: str, attr: pb.Attr, writable: bool) -> tuple[int, bool]:
         """A handle for a freshly fetched `attr`; says whether kernel-cached pages still hold."""
@@ -500,7 +505,10 @@ class NetvolFS:
         keep = self._page_cache.get(path) == (attr.ino, attr.data_version)
         self._note_page_cache(path, attr)
         fh = next(self._handles)
-        self._open[fh] = OpenFile(attr.ino, path, attr.data_version, writable)
+        with self._writers_lock:  # release() decides under it whether the writer goes
+            writer = self._writers.get(attr.ino)
+            told = writer.told() if writer is not None else Told()
+            self._open[fh] = OpenFile(attr.ino, path, attr.data_version, writable, told)
         return fh, keep
 
     def _note_page_cache(self, path: str, attr: pb.Attr) -> None:
@@ -513,7 +521,7 @@ class NetvolFS:
         ino = self.resolve(path)
         if flags & os.O_TRUNC:
             # The kernel leaves O_TRUNC to us (atomic_o_trunc).
-            attr = self._truncate(ino, 0)
+            attr = self._truncate(ino, path, 0)
         else:
             # Close-to-open: the server's attributes now, not the cached ones.
             attr = self._remote.getattr(ino)
@@ -539,13 +547,14 @@ class NetvolFS:
         )
 
     def write(self, fh: int, data: bytes, offset: int) -> int:
-        writer = self._writer(self._open[fh].ino)
+        handle = self._open[fh]
+        writer = self._writer(handle.ino)
         if self._would_overfill(len(data) + writer.dirty_bytes()):
             # Near the quota the server decides each write, so the error is this call's.
-            writer.write_through(offset, data)
+            writer.write_through(offset, data, handle.path, handle.told)
             self.statfs()
         else:
-            writer.write(offset, data)
+            writer.write(offset, data, handle.path, handle.told)
         return len(data)
 
     def _would_overfill(self, extra: int) -> bool:
@@ -557,38 +566,44 @@ class NetvolFS:
                 size, used = self._space.size, self._space.used
         return used + extra > size * 0.95 or used + extra > size - 64 * BLOCK
 
-    def _flush_ino(self, ino: int) -> None:
+    def _flush_ino(self, ino: int, told: Told | None = None) -> None:
+        """Store what is buffered for `ino`; failures go to `told`'s file if not
+        None, else they wait for the files that are to hear of them."""
         writer = self._writers.get(ino)
         if writer is not None:
-            writer.flush()
+            writer.flush(told)
 
     def flush(self, fh: int) -> None:
         handle = self._open[fh]
-        self._flush_ino(handle.ino)
+        self._flush_ino(handle.ino, handle.told)
         if handle.writable:
             self._remote.sync()
 
     def release(self, fh: int) -> None:
+        # The kernel takes no error from release: close() had them from flush.
         handle = self._open.pop(fh)
-        try:
-            self._flush_ino(handle.ino)
-        finally:
-            if not self._is_open(handle.ino):
-                with self._writers_lock:
-                    writer = self._writers.get(handle.ino)
-                    if writer is not None and not writer.dirty:
-                        del self._writers[handle.ino]
+        self._flush_ino(handle.ino)
+        with self._writers_lock:
+            writer = self._writers.get(handle.ino)
+            if writer is not None and not writer.dirty and not self._is_open(handle.ino):
+                del self._writers[handle.ino]
 
     def fsync(self, fh: int) -> None:
-        self._flush_ino(self._open[fh].ino)
+        handle = self._open[fh]
+        self._flush_ino(handle.ino, handle.told)
         self._remote.sync()
 
     def fsyncdir(self) -> None:
         self._remote.sync()
 
     def flush_all(self) -> None:
+        """Store what every file has buffered; a failure no open file is left to
+        hear of is logged."""
         for writer in list(self._writers.values()):
+            failures = writer.failures
             writer.flush()
+            if writer.failures > failures:
+                log.error("writes to inode %d could not be stored: %s", writer.ino, writer.error)
 
     def sweep_orphans(self) -> None:
         self._orphans.sweep()

@@ -8,7 +8,8 @@ is stored as disjoint pieces in file order: rewritten bytes go once, and
 the written buffers go as they are, not copied into larger ones (the server
 joins adjacent pieces). flush and fsync wait until everything buffered is
 stored: that is what makes close and fsync durable. A failure of a background
-store is reported by the file's next write, flush or fsync, never dropped.
+store is reported to every file open at the time, once, by its next write,
+flush or fsync (as Linux reports writeback errors), never dropped.
 """
 
 import bisect
@@ -17,6 +18,7 @@ import errno
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
@@ -89,17 +91,35 @@ def _disjoint(items: Sequence[tuple[int, Buffer]]) -> list[tuple[int, Buffer]]:
     return list(zip(starts, pieces, strict=True))
 
 
+@dataclass
+class Told:
+    """How many of a writer's failed stores one open file has been told of."""
+
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A store done: the inode's attributes after it, and the paths the stored
+    writes came through (the kernel's pages of those paths hold them already)."""
+
+    attr: pb.Attr
+    through: frozenset[str]
+
+
+@dataclass
 class _Extents:
     """Buffered writes in order; a small write that continues a small one before
     it extends that one's buffer."""
 
-    def __init__(self) -> None:
-        self.items: list[tuple[int, Buffer]] = []
-        self.bytes = 0
-        self.end = 0  # where the furthest write ends (getattr asks on every call)
+    items: list[tuple[int, Buffer]] = field(default_factory=list)
+    nbytes: int = 0
+    end: int = 0  # where the furthest write ends (getattr asks on every call)
+    through: set[str] = field(default_factory=set)
 
-    def add(self, offset: int, data: bytes) -> None:
-        self.bytes += len(data)
+    def add(self, offset: int, data: bytes, through: str) -> None:
+        self.through.add(through)
+        self.nbytes += len(data)
         self.end = max(self.end, offset + len(data))
         if len(data) >= KEEP_MIN:
             self.items.append((offset, data))
@@ -124,7 +144,7 @@ class FileWriter:
         ino: int,
         remote: Remote,
         executor: ThreadPoolExecutor,
-        on_stored: Callable[[pb.Attr], None],
+        on_stored: Callable[[Stored], None],
     ) -> None:
         self.ino = ino
         self._remote = remote
@@ -134,7 +154,8 @@ class FileWriter:
         self._pending = _Extents()
         # Stores under way, with the byte ranges each covers.
         self._inflight: list[tuple[Future[pb.Attr], list[Range]]] = []
-        self._error: OSError | None = None
+        self._failures = 0  # stores that failed, ever
+        self._error: OSError | None = None  # the latest failure
 
     @property
     def dirty(self) -> bool:
@@ -147,45 +168,69 @@ class FileWriter:
             return max([self._pending.end, *ends])
 
     def dirty_bytes(self) -> int:
-        return self._pending.bytes
+        return self._pending.nbytes
 
-    def write(self, offset: int, data: bytes) -> None:
+    @property
+    def failures(self) -> int:
+        return self._failures
+
+    @property
+    def error(self) -> OSError | None:
+        """The latest failure."""
+        return self._error
+
+    def told(self) -> Told:
+        """For a file opened now: failures before its open are not its to hear."""
         with self._lock:
-            self._raise_error()
-            self._pending.add(offset, data)
-            if self._pending.bytes >= FLUSH_BYTES or len(self._pending.items) >= FLUSH_EXTENTS:
+            return Told(self._failures)
+
+    def write(self, offset: int, data: bytes, through: str, told: Told) -> None:
+        """Buffer the write; first, a failure `told`'s file has not heard of."""
+        with self._lock:
+            self._tell(told)
+            self._pending.add(offset, data, through)
+            if self._pending.nbytes >= FLUSH_BYTES or len(self._pending.items) >= FLUSH_EXTENTS:
                 self._dispatch()
 
-    def write_through(self, offset: int, data: bytes) -> None:
+    def write_through(self, offset: int, data: bytes, through: str, told: Told) -> None:
         """Store `data` now, after what is buffered; its error is this call's."""
-        self.flush()
-        self._on_stored(self._remote.write(self.ino, [(offset, data)]))
+        self.flush(told)
+        self._on_stored(
+            Stored(self._remote.write(self.ino, [(offset, data)]), frozenset([through]))
+        )
 
-    def flush(self) -> None:
+    def flush(self, told: Told | None = None) -> None:
+        """Store all that is buffered and wait for it; then tell `told`'s file of
+        failures it has not heard of (None: tell no one, they stay to be told)."""
         with self._lock:
             if self._pending.items:
                 self._dispatch()
             while self._inflight:
                 self._wait_oldest()
-            self._raise_error()
+            if told is not None:
+                self._tell(told)
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+    def _tell(self, told: Told) -> None:
+        if told.failures < self._failures and self._error is not None:
+            told.failures = self._failures
+            raise self._error
 
     def _wait_oldest(self) -> None:
         future, _ = self._inflight.pop(0)
         try:
             future.result()
         except OSError as exc:
-            self._error = exc
+            self._failed(exc)
         except Exception as exc:  # a bug must still fail the write, not lose it silently
-            self._error = OSError(errno.EIO, f"storing data failed: {exc!r}")
+            self._failed(OSError(errno.EIO, f"storing data failed: {exc!r}"))
+
+    def _failed(self, error: OSError) -> None:
+        self._failures += 1
+        self._error = error
 
     def _dispatch(self) -> None:
-        extents, self._pending = self._pending.items, _Extents()
-        spans = _spans(extents)
+        pending, self._pending = self._pending, _Extents()
+        spans = _spans(pending.items)
         while self._inflight and self._inflight[0][0].done():
             self._wait_oldest()
         while len(self._inflight) >= MAX_INFLIGHT:
@@ -195,11 +240,11 @@ class FileWriter:
         # its sender, for those it overlaps, so the later bytes win. A store
         # only waits for ones submitted before it: they hold a sender already.
         earlier = [future for future, other in self._inflight if _overlap(spans, other)]
-        future = self._executor.submit(self._store, extents, earlier)
+        future = self._executor.submit(self._store, pending, earlier)
         self._inflight.append((future, spans))
 
-    def _store(self, extents: list[tuple[int, Buffer]], earlier: list[Future[pb.Attr]]) -> pb.Attr:
+    def _store(self, pending: _Extents, earlier: list[Future[pb.Attr]]) -> pb.Attr:
         concurrent.futures.wait(earlier)
-        attr = self._remote.write(self.ino, _disjoint(extents))
-        self._on_stored(attr)
+        attr = self._remote.write(self.ino, _disjoint(pending.items))
+        self._on_stored(Stored(attr, frozenset(pending.through)))
         return attr

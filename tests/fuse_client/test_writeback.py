@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fuse_client import writeback
 from fuse_client.remote import WRITE_PIECE, Remote, _cut
-from fuse_client.writeback import FileWriter
+from fuse_client.writeback import FileWriter, Told
 from proto.netvol.v1 import filesystem_pb2 as pb
 
 WRITES = st.lists(
@@ -51,16 +51,16 @@ def test_pieces_no_write_cuts_are_the_written_buffers() -> None:
 def test_large_writes_are_kept_and_small_ones_joined_up_to_a_bound() -> None:
     extents = writeback._Extents()
     big = b"x" * writeback.KEEP_MIN
-    extents.add(0, big)
-    extents.add(len(big), big)
+    extents.add(0, big, "/f")
+    extents.add(len(big), big, "/f")
     assert [data for _, data in extents.items] == [big, big]
     assert extents.items[1][1] is big  # not copied
     small = b"y" * 1024
     at = 2 * len(big)
     for i in range(writeback.JOIN_MAX // len(small) + 1):
-        extents.add(at + i * len(small), small)
+        extents.add(at + i * len(small), small, "/f")
     assert [len(data) for _, data in extents.items[2:]] == [writeback.JOIN_MAX, len(small)]
-    assert extents.bytes == extents.end == at + writeback.JOIN_MAX + len(small)
+    assert extents.nbytes == extents.end == at + writeback.JOIN_MAX + len(small)
 
 
 def test_cut_pieces_fit_a_message_and_keep_bytes_uncopied() -> None:
@@ -111,12 +111,12 @@ def test_overlapping_stores_commit_in_write_order(
     server = _SlowServer(seed=8)
     model = bytearray(4096)
     with ThreadPoolExecutor(max_workers=8) as executor:
-        writer = FileWriter(1, cast(Remote, server), executor, on_stored=lambda attr: None)
+        writer = FileWriter(1, cast(Remote, server), executor, on_stored=lambda stored: None)
         monkeypatch.setattr(writeback, "FLUSH_EXTENTS", 5)  # many small stores, most overlapping
         for n in range(600):
             offset = rng.randrange(0, 4096 - 64)
             data = bytes([n % 251 + 1]) * rng.randrange(1, 64)
-            writer.write(offset, data)
+            writer.write(offset, data, "/f", Told())
             model[offset : offset + len(data)] = data
         writer.flush()
     assert server.content == model

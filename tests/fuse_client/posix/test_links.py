@@ -22,6 +22,24 @@ def test_hard_link_shares_inode_and_data(fs_root: Path) -> None:
     assert os.stat(a).st_size == len(b"shared and grown")
 
 
+def test_a_file_open_under_one_name_sees_writes_through_another(fs_root: Path) -> None:
+    a, b = fs_root / "a", fs_root / "b"
+    a.write_bytes(b"old!" * 1024)
+    os.link(a, b)
+    os.stat(b)
+    reader = os.open(b, os.O_RDONLY)
+    try:
+        assert os.pread(reader, 4, 0) == b"old!"
+        writer = os.open(a, os.O_WRONLY)
+        os.pwrite(writer, b"NEW!", 0)
+        os.close(writer)
+        assert os.pread(reader, 4, 0) == b"NEW!"
+    finally:
+        os.close(reader)
+    with open(b, "rb") as again:
+        assert again.read(4) == b"NEW!"
+
+
 def test_link_count_follows_links_and_unlinks(fs_root: Path) -> None:
     names = [fs_root / f"n{i}" for i in range(4)]
     names[0].write_bytes(b"x")

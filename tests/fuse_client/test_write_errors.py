@@ -1,0 +1,181 @@
+"""What NetvolFS does with buffered writes when a store fails, at unmount, and
+when files of one inode open and close around each other: against a real
+server, without FUSE, with a Remote that fails the stores it is told to."""
+
+import errno
+import os
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+
+import pytest
+
+from fuse_client.filesystem import NetvolFS
+from fuse_client.remote import Remote
+from fuse_client.writeback import Buffer
+from proto.netvol.v1 import filesystem_pb2 as pb
+from storage_server.client import connect
+from tests.harness.server import StorageServer
+from tests.harness.volume import Volume
+
+EIO = OSError(errno.EIO, "the store failed")
+
+
+class FailingRemote(Remote):
+    """Fails the next `failures` stores with EIO, as an exhausted io_timeout would."""
+
+    failures = 0
+
+    def write(self, ino: int, extents: Iterable[tuple[int, Buffer]]) -> pb.Attr:
+        if self.failures:
+            self.failures -= 1
+            raise EIO
+        return super().write(ino, extents)
+
+
+@pytest.fixture
+def volume(fs_server: StorageServer) -> Volume:
+    return Volume(fs_server)
+
+
+@pytest.fixture
+def remote(volume: Volume) -> Iterator[FailingRemote]:
+    channel = connect(volume.server.client_settings())
+    yield FailingRemote(channel, volume.id, io_timeout=10)
+    channel.close()
+
+
+@pytest.fixture
+def fs(volume: Volume, remote: FailingRemote) -> Iterator[NetvolFS]:
+    netvol = NetvolFS(remote, volume.root, attr_ttl=0.3)
+    yield netvol
+    netvol.close()
+
+
+def create(fs: NetvolFS, path: str) -> int:
+    return fs.create(path, stat.S_IFREG | 0o644, 0, 0)[0]
+
+
+def stored(volume: Volume, name: str) -> bytes:
+    return volume.read(volume.lookup(name).ino)
+
+
+def test_a_failed_store_is_told_once_to_every_file_open_at_the_time(
+    fs: NetvolFS, remote: FailingRemote
+) -> None:
+    writer = create(fs, "/f")
+    reader = fs.open("/f", os.O_RDONLY)[0]
+    fs.write(writer, b"lost", 0)
+    remote.failures = 1
+    assert fs.read(reader, 10, 0) == b""  # the server's bytes; the error is not the reader's
+    with pytest.raises(OSError) as info:
+        fs.fsync(writer)
+    assert info.value.errno == errno.EIO
+    fs.fsync(writer)  # told once
+    with pytest.raises(OSError):
+        fs.flush(reader)  # open then too: it hears of it as well
+    later = fs.open("/f", os.O_RDONLY)[0]
+    fs.fsync(later)  # opened after the failure: not its to hear
+    for fh in (writer, reader, later):
+        fs.release(fh)
+
+
+def test_unmount_stores_every_file_when_one_fails(
+    fs: NetvolFS, remote: FailingRemote, volume: Volume
+) -> None:
+    first, second = create(fs, "/a"), create(fs, "/b")
+    fs.write(first, b"first", 0)
+    fs.write(second, b"second", 0)
+    fs.unlink("/a")  # applied by the server later, at the latest when the mount goes
+    remote.failures = 1
+    fs.close()
+    assert stored(volume, "b") == b"second"
+    assert [entry.name for entry in volume.readdir().entries] == ["b"]
+
+
+def test_a_file_opened_while_the_last_one_closes_keeps_its_writes(
+    fs: NetvolFS, volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """release() decides that no file of the inode is open and lets its writer
+    go; an open and write in between must not go to the writer let go."""
+    first = create(fs, "/f")
+    fs.write(first, b"old", 0)
+    fs.flush(first)
+    took_writer = threading.Event()
+    released = threading.Event()
+    is_open, would_overfill = fs._is_open, fs._would_overfill
+
+    def opening_meanwhile(ino: int) -> bool:
+        answer = is_open(ino)
+        if not answer and not took_writer.is_set():
+            threading.Thread(target=open_and_write).start()
+            took_writer.wait(0.5)  # as far as the other thread can get
+        return answer
+
+    def after_the_release(extra: int) -> bool:
+        took_writer.set()
+        released.wait(5)
+        return would_overfill(extra)
+
+    written: list[int] = []
+
+    def open_and_write() -> None:
+        fh = fs.open("/f", os.O_WRONLY)[0]
+        fs.write(fh, b"new", 0)
+        written.append(fh)
+
+    monkeypatch.setattr(fs, "_is_open", opening_meanwhile)
+    monkeypatch.setattr(fs, "_would_overfill", after_the_release)
+    fs.release(first)
+    released.set()
+    took_writer.wait(5)
+    while not written:
+        threading.Event().wait(0.01)
+    fs.flush(written[0])
+    fs.release(written[0])
+    assert stored(volume, "f") == b"new"
+
+
+def test_times_set_before_close_are_kept(fs: NetvolFS, volume: Volume) -> None:
+    """cp -p and tar write the data, then set the times, then close."""
+    fh = create(fs, "/f")
+    fs.write(fh, b"data", 0)
+    old = 10**18
+    fs.utimens(None, fh, atime=old, mtime=old, atime_now=False, mtime_now=False)
+    fs.flush(fh)
+    fs.release(fh)
+    attr = volume.lookup("f")
+    assert (attr.mtime_ns, attr.size) == (old, 4)
+
+
+def test_a_write_through_one_name_leaves_the_others_pages_stale(
+    volume: Volume, remote: FailingRemote
+) -> None:
+    """libfuse's path API gives each name of a file its own kernel inode, so a
+    write through one name must drop what the kernel caches under the others,
+    open or not, and their next open must not keep their pages."""
+    dropped: list[str] = []
+    fs = NetvolFS(remote, volume.root, attr_ttl=0.3, invalidate_path=dropped.append)
+    try:
+        fh = create(fs, "/x")
+        fs.write(fh, b"old!", 0)
+        fs.flush(fh)
+        fs.release(fh)
+        fs.link("/x", "/y")
+        fs.getattr("/y", None)
+        reader = fs.open("/y", os.O_RDONLY)[0]
+        writer = fs.open("/x", os.O_WRONLY)[0]
+        dropped.clear()
+        fs.write(writer, b"NEW!", 0)
+        fs.flush(writer)
+        assert dropped == ["/y"]
+        assert fs.read(reader, 4, 0) == b"NEW!"
+        fs.release(reader)
+        fs.release(writer)
+        again, keep = fs.open("/y", os.O_RDONLY)
+        assert not keep
+        fs.release(again)
+        # Through the writer's own name the kernel's pages are current.
+        assert fs.open("/x", os.O_RDONLY)[1]
+    finally:
+        fs.close()
