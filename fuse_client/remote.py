@@ -14,10 +14,11 @@ Unlinks of files may be deferred (fuse_client.unlinks): every other call
 waits until those made before it are applied, so the order of this mount's
 calls holds.
 
-Reads are the exception once the mount is gone: nobody takes their answer any
-more (read-ahead, or a request the kernel has dropped), so stop_reads() makes
-them fail at once instead of keeping the process alive while the server is slow
-or away. Writes keep waiting: they carry data that was not stored yet.
+Reads (and every other call that only asks) are the exception once the mount
+is gone: nobody takes their answer any more (read-ahead, or a request the
+kernel has dropped), so stop_reads() makes them fail at once instead of keeping
+the process alive while the server is slow or away. Writes keep waiting: they
+carry data that was not stored yet.
 """
 
 import errno
@@ -38,6 +39,7 @@ from storage_server.rpc import ERRNO_KEY
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Q = TypeVar("Q")
 
 # For failures that carry no errno (volume gone, token revoked, server bug).
 STATUS_ERRNO = {
@@ -200,12 +202,32 @@ class Remote:
             name, lambda seconds: method(request, timeout=seconds, wait_for_ready=True)
         )
 
+    def _query(self, method: "grpc.UnaryUnaryMultiCallable[Q, T]", request: Q) -> T:
+        """A unary call that changes nothing: a read as far as stop_reads() goes."""
+
+        def attempt(seconds: float) -> T:
+            call = method.future(request, timeout=seconds, wait_for_ready=True)
+            with self._reads_lock:
+                self._reads.add(call)
+            try:
+                _raise_if_set(self._reads_stopped)  # stop_reads() ran before the add
+                return call.result()
+            except grpc.FutureCancelledError:
+                _raise_if_set(self._reads_stopped)
+                raise
+            finally:
+                with self._reads_lock:
+                    self._reads.discard(call)
+
+        name = type(request).__name__.removesuffix("Request")
+        return self._call(name, attempt, self._reads_stopped)
+
     def lookup(self, parent: int, name: str) -> pb.Attr:
         request = pb.LookupRequest(volume_id=self.volume_id, parent=parent, name=name)
-        return self._unary(self._stub.Lookup, request)
+        return self._query(self._stub.Lookup, request)
 
     def getattr(self, ino: int) -> pb.Attr:
-        return self._unary(self._stub.GetAttr, pb.GetAttrRequest(volume_id=self.volume_id, ino=ino))
+        return self._query(self._stub.GetAttr, pb.GetAttrRequest(volume_id=self.volume_id, ino=ino))
 
     def setattr(self, request: pb.SetAttrRequest) -> pb.Attr:
         request.volume_id = self.volume_id
@@ -225,22 +247,7 @@ class Remote:
         """Up to `limit` entries named after `after` (0: the server's page size).
         A read as far as stop_reads() goes: pages are fetched ahead of the kernel."""
         request = pb.ReadDirRequest(volume_id=self.volume_id, ino=ino, after=after, limit=limit)
-
-        def attempt(seconds: float) -> pb.ReadDirResponse:
-            call = self._stub.ReadDir.future(request, timeout=seconds, wait_for_ready=True)
-            with self._reads_lock:
-                self._reads.add(call)
-            try:
-                _raise_if_set(self._reads_stopped)  # stop_reads() ran before the add
-                return call.result()
-            except grpc.FutureCancelledError:
-                _raise_if_set(self._reads_stopped)
-                raise
-            finally:
-                with self._reads_lock:
-                    self._reads.discard(call)
-
-        return self._call("ReadDir", attempt, self._reads_stopped)
+        return self._query(self._stub.ReadDir, request)
 
     def make_node(self, request: pb.MakeNodeRequest) -> pb.EntryReply:
         request.volume_id = self.volume_id
@@ -302,7 +309,7 @@ class Remote:
 
     def readlink(self, ino: int) -> str:
         request = pb.ReadLinkRequest(volume_id=self.volume_id, ino=ino)
-        return self._unary(self._stub.ReadLink, request).target
+        return self._query(self._stub.ReadLink, request).target
 
     def read(self, ino: int, offset: int, length: int) -> tuple[pb.Attr, bytes]:
         """The bytes of [offset, offset+length), short at end of file."""
@@ -363,15 +370,15 @@ class Remote:
         )
 
     def statfs(self) -> pb.StatFsResponse:
-        return self._unary(self._stub.StatFs, pb.StatFsRequest(volume_id=self.volume_id))
+        return self._query(self._stub.StatFs, pb.StatFsRequest(volume_id=self.volume_id))
 
     def getxattr(self, ino: int, name: str) -> bytes:
         request = pb.GetXattrRequest(volume_id=self.volume_id, ino=ino, name=name)
-        return self._unary(self._stub.GetXattr, request).value
+        return self._query(self._stub.GetXattr, request).value
 
     def listxattr(self, ino: int) -> list[str]:
         request = pb.ListXattrRequest(volume_id=self.volume_id, ino=ino)
-        return list(self._unary(self._stub.ListXattr, request).names)
+        return list(self._query(self._stub.ListXattr, request).names)
 
     def setxattr(self, ino: int, name: str, value: bytes, flags: int) -> None:
         request = pb.SetXattrRequest(

@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -34,16 +34,21 @@ BOUND_SECONDS = 30.0
 
 
 class StalledServer(filesystem_pb2_grpc.FilesystemServicer):
-    """Answers the first block of FILE; every later read waits until released."""
+    """Answers the first block of FILE; every later read waits until released,
+    and so does every GetAttr once `attrs_stall` is set."""
 
     def __init__(self) -> None:
-        self.stalled = threading.Event()  # a read is waiting
+        self.stalled = threading.Event()  # a call is waiting
         self.release = threading.Event()
+        self.attrs_stall = threading.Event()
 
     def Lookup(self, request: pb.LookupRequest, context: Any) -> pb.Attr:
         return FILE
 
     def GetAttr(self, request: pb.GetAttrRequest, context: Any) -> pb.Attr:
+        if self.attrs_stall.is_set():
+            self.stalled.set()
+            self.release.wait()
         return FILE
 
     def Read(self, request: pb.ReadRequest, context: Any) -> Iterator[pb.ReadChunk]:
@@ -90,26 +95,43 @@ def test_close_while_read_ahead_waits(stalled: tuple[StalledServer, NetvolFS]) -
     assert not closing.is_alive(), "close() waits for read-ahead the server never answers"
 
 
+def _ended_by_the_unmount(server: StalledServer, fs: NetvolFS, call: Callable[[], Any]) -> None:
+    """`call` waits for the server; once the mount is gone it must fail, at once."""
+    failed: list[OSError] = []
+
+    def attempt() -> None:
+        try:
+            call()
+        except OSError as exc:
+            failed.append(exc)
+
+    waiting = _in_thread(attempt)
+    assert server.stalled.wait(BOUND_SECONDS), "the call did not reach the server"
+    fs.unmounted()
+    waiting.join(BOUND_SECONDS)
+    assert not waiting.is_alive(), "the call still waits for the server after the unmount"
+    assert failed, "the call returned what the server never sent"
+
+
 def test_unmount_ends_a_read_waiting_for_the_server(
     stalled: tuple[StalledServer, NetvolFS],
 ) -> None:
     """libfuse destroys the file system only once every request is answered."""
     server, fs = stalled
     fh, _ = fs.open("/file", 0)
-    failed: list[OSError] = []
+    _ended_by_the_unmount(server, fs, lambda: fs.read(fh, BLOCK, 4 * BLOCK))
 
-    def read() -> None:
-        try:
-            fs.read(fh, BLOCK, 4 * BLOCK)
-        except OSError as exc:
-            failed.append(exc)
 
-    reading = _in_thread(read)
-    assert server.stalled.wait(BOUND_SECONDS)
-    fs.unmounted()
-    reading.join(BOUND_SECONDS)
-    assert not reading.is_alive(), "a read still waits for the server after the unmount"
-    assert failed, "the read returned data the server never sent"
+def test_unmount_ends_a_stat_waiting_for_the_server(
+    stalled: tuple[StalledServer, NetvolFS],
+) -> None:
+    """Any call that only asks is a read here: a stat the kernel dropped must not
+    keep the mount process for as long as the server stays away."""
+    server, fs = stalled
+    fs.getattr("/file", None)
+    fs.meta.drop_attr(FILE.ino)  # the cached attributes expired
+    server.attrs_stall.set()
+    _ended_by_the_unmount(server, fs, lambda: fs.getattr("/file", None))
 
 
 def test_an_exited_mount_process_counts_as_gone_and_is_reaped_by_its_adopter() -> None:
