@@ -14,6 +14,7 @@ import functools
 import itertools
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 NAME_MAX = 255
 RENAME_EXCHANGE = 2
 # libfuse's names for files unlinked while open (see NetvolFS._hide).
-HIDDEN_PREFIX = ".fuse_hidden"
+# The names libfuse hides open files under: ".fuse_hidden", its node id and a
+# counter, each as 8 hex digits, unique within the mount.
+HIDDEN_NAME = re.compile(r"\.fuse_hidden[0-9a-f]{16}")
 # chown's "leave as it is", before and after mfusepy's overflow fix-up.
 UNCHANGED_ID = (-1, 0xFFFFFFFF)
 
@@ -125,7 +128,9 @@ class NetvolFS:
         self._handles = itertools.count(1)
         self._space = _Space()
         self._orphans = orphans.Orphans(remote, root_ino)
-        self._hidden: dict[str, int] = {}  # libfuse's .fuse_hidden paths -> orphans
+        # libfuse's .fuse_hidden names (not paths: their directory may be renamed
+        # before libfuse removes them) -> the inode and its orphan name.
+        self._hidden: dict[str, tuple[int, str]] = {}
         self._aliases = Aliases(invalidate_path)
         # What the kernel's page cache holds per path: (inode, data version). Hard
         # links are separate kernel inodes in libfuse's path API, so each path
@@ -158,9 +163,9 @@ class NetvolFS:
         return attr.ino
 
     def resolve(self, path: str) -> int:
-        hidden = self._hidden.get(path)
+        hidden = self._hidden.get(path.rpartition("/")[2])
         if hidden is not None:
-            return hidden
+            return hidden[0]
         ino = self.root_ino
         for name in path.split("/"):
             if name:
@@ -198,13 +203,14 @@ class NetvolFS:
             self.meta.put_attr(attr)
         writer = self._writers.get(ino)
         end = writer.dirty_end() if writer is not None else 0
-        orphaned = self._orphans.is_orphan(ino)
+        orphaned = self._orphans.links(ino)
         if end > attr.size or orphaned:
-            # Buffered writes already make the file this long; an orphan has no name.
+            # Buffered writes already make the file this long; orphan names are
+            # links the server counts and the user removed.
             shown = pb.Attr()
             shown.CopyFrom(attr)
             shown.size = max(attr.size, end)
-            shown.nlink = 0 if orphaned else attr.nlink
+            shown.nlink = max(attr.nlink - orphaned, 0)
             return shown
         return attr
 
@@ -213,11 +219,17 @@ class NetvolFS:
         return self._open[fh].ino
 
     def getattr(self, path: str | None, fh: int | None) -> dict[str, Any]:
-        ino = self._open[fh].ino if fh else self.resolve(path or "/")
+        through = self._open[fh].path if fh else path or "/"
+        ino = self._open[fh].ino if fh else self.resolve(through)
         attr = self.attr(ino)
         if path:
             self._aliases.seen(ino, path, attr.nlink)
-        return stat_of(attr)
+        shown = stat_of(attr)
+        if _split(through)[1] in self._hidden:
+            # libfuse takes a link off what a hidden name shows, as if that name
+            # were still counted; attr() no longer counts it.
+            shown["st_nlink"] += 1
+        return shown
 
     def _target(self, path: str | None, fh: int | None) -> tuple[int, str]:
         """The inode a call is about, and the path it came through."""
@@ -323,14 +335,23 @@ class NetvolFS:
     def _is_open(self, ino: int) -> bool:
         return any(handle.ino == ino for handle in list(self._open.values()))
 
+    def _hides(self, old: str, new: str, flags: int) -> bool:
+        """Whether a rename is libfuse hiding a file open here (see _hide); a
+        user's own rename to a name like that is a rename like any other."""
+        if flags or not HIDDEN_NAME.fullmatch(_split(new)[1]):
+            return False
+        return self._is_open(self.resolve(old))
+
     def _hide(self, path: str, hidden: str) -> None:
         """libfuse hides a file that is unlinked or replaced while open by renaming
         it to .fuse_hidden*; we take the name away for real (the inode becomes an
         orphan) and keep answering for the hidden path on this node only."""
         parent, name = self._parent_of(path)
         ino = self._child(parent, name)
-        self._orphans.adopt(parent, name, ino)
-        self._hidden[hidden] = ino
+        self._hidden[_split(hidden)[1]] = ino, self._orphans.adopt(parent, name, ino)
+        for handle in list(self._open.values()):
+            if handle.path == path:
+                handle.path = hidden  # libfuse moved the name's node there
         self._changed(parent)
         self.meta.put_name(parent, name, NEGATIVE)
         self.meta.drop_attr(ino)
@@ -338,11 +359,13 @@ class NetvolFS:
         self._aliases.changed(ino)
 
     def _remove(self, path: str, directory: bool) -> None:
-        hidden = self._hidden.pop(path, None)
+        hidden = self._hidden.pop(path.rpartition("/")[2], None)
         if hidden is not None:
-            # libfuse removes the hidden name when the last handle closes.
-            self._orphans.release(hidden)
-            self.data.forget(hidden)
+            # libfuse removes the hidden name when the handles it kept closed.
+            ino, orphan = hidden
+            self._orphans.release(ino, orphan)
+            if not self._orphans.links(ino):
+                self.data.forget(ino)
             return
         parent, name = self._parent_of(path)
         known = None if directory else self._known_file(parent, name)
@@ -382,7 +405,7 @@ class NetvolFS:
         self._remove(path, directory=True)
 
     def rename(self, old: str, new: str, flags: int) -> None:
-        if not flags and _split(new)[1].startswith(HIDDEN_PREFIX):
+        if self._hides(old, new, flags):
             self._hide(old, new)
             return
         parent, name = self._parent_of(old)

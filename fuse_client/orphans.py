@@ -8,6 +8,7 @@ those older than ORPHAN_MAX_AGE_NS.
 """
 
 import errno
+import itertools
 import logging
 import stat
 import threading
@@ -30,7 +31,10 @@ class Orphans:
         self._mount_id = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
         self._dir: int | None = None
-        self._names: dict[int, str] = {}
+        self._count = itertools.count(1)
+        # Each name taken from an open inode is an orphan of its own: two hard
+        # links unlinked while open are two, released one after the other.
+        self._names: dict[int, set[str]] = {}
 
     def _dir_ino(self) -> int:
         with self._lock:
@@ -47,23 +51,28 @@ class Orphans:
                         self._dir = self._remote.lookup(self._root, NAME).ino
             return self._dir
 
-    def adopt(self, parent: int, name: str, ino: int) -> None:
-        """Take the name away from an open inode, keeping the inode."""
-        orphan = f"{ino}-{self._mount_id}"
+    def adopt(self, parent: int, name: str, ino: int) -> str:
+        """Take the name away from an open inode, keeping the inode under an
+        orphan name, which is returned."""
+        orphan = f"{ino}-{self._mount_id}-{next(self._count)}"
         self._remote.rename(parent, name, self._dir_ino(), orphan, 0)
         with self._lock:
-            self._names[ino] = orphan
+            self._names.setdefault(ino, set()).add(orphan)
+        return orphan
 
-    def is_orphan(self, ino: int) -> bool:
+    def links(self, ino: int) -> int:
+        """How many of the inode's links are orphan names (the server counts them)."""
         with self._lock:
-            return ino in self._names
+            return len(self._names.get(ino, ()))
 
-    def release(self, ino: int) -> None:
-        """The last local handle closed: remove the inode for good."""
+    def release(self, ino: int, orphan: str) -> None:
+        """The handles that kept the name closed: remove the orphan name."""
         with self._lock:
-            orphan = self._names.pop(ino, None)
-        if orphan is not None:
-            self._remote.unlink(self._dir_ino(), orphan, directory=False)
+            names = self._names.get(ino, set())
+            names.discard(orphan)
+            if not names:
+                self._names.pop(ino, None)
+        self._remote.unlink(self._dir_ino(), orphan, directory=False)
 
     def sweep(self) -> None:
         """Remove orphans that a dead mount left behind long ago."""

@@ -4,9 +4,18 @@ their names change."""
 import errno
 import os
 import stat
+import time
 from pathlib import Path
 
+import pytest
+
+from fuse_client import orphans
+from proto.netvol.v1 import filesystem_pb2 as pb
 from tests.fuse_client.posix.errors import fails_with
+from tests.harness.mount import Mount
+
+# Far more than a release takes; only a file left behind waits it out.
+RELEASE_SECONDS = 10.0
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -250,6 +259,68 @@ def test_unlinked_open_file_stays_usable(fs_root: Path) -> None:
     finally:
         os.close(fd)
     assert os.listdir(fs_root) == []
+
+
+def _orphans_left(mounted: Mount) -> list[str]:
+    """What the server still keeps of files unlinked while open (called once one
+    was, so that their directory exists), after the mount's releases are
+    through: the kernel sends them after close() returned."""
+    fs = mounted.server.filesystem()
+    volume = fs.OpenVolume(pb.OpenVolumeRequest(name=mounted.volume))
+    deadline = time.monotonic() + RELEASE_SECONDS
+    hidden = fs.Lookup(
+        pb.LookupRequest(volume_id=volume.volume_id, parent=volume.root_ino, name=orphans.NAME)
+    )
+    request = pb.ReadDirRequest(volume_id=volume.volume_id, ino=hidden.ino)
+    while True:
+        left = [entry.name for entry in fs.ReadDir(request).entries]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def test_open_hard_links_unlinked_one_by_one_are_gone_at_the_last_close(
+    fs_root: Path, mounted: Mount
+) -> None:
+    a, b = fs_root / "a", fs_root / "b"
+    _write_file(a, b"data")
+    os.link(a, b)
+    fa, fb = os.open(a, os.O_RDONLY), os.open(b, os.O_RDONLY)
+    try:
+        os.unlink(a)
+        assert os.stat(b).st_nlink == os.fstat(fa).st_nlink == 1
+        os.unlink(b)
+        assert os.listdir(fs_root) == []
+        assert os.fstat(fa).st_nlink == os.fstat(fb).st_nlink == 0
+        assert os.pread(fb, 10, 0) == b"data"
+    finally:
+        os.close(fa)
+        os.close(fb)
+    assert os.listdir(fs_root) == []
+    assert _orphans_left(mounted) == []
+
+
+def test_an_open_file_unlinked_in_a_directory_renamed_after_goes_at_its_close(
+    fs_root: Path, mounted: Mount
+) -> None:
+    (fs_root / "d").mkdir()
+    _write_file(fs_root / "d" / "f", b"x" * 100_000)
+    fd = os.open(fs_root / "d" / "f", os.O_RDONLY)
+    try:
+        os.unlink(fs_root / "d" / "f")
+        os.rename(fs_root / "d", fs_root / "e")
+        assert os.pread(fd, 4, 0) == b"xxxx"
+    finally:
+        os.close(fd)
+    assert _orphans_left(mounted) == []
+
+
+@pytest.mark.parametrize("name", [".fuse_hidden-mine", ".fuse_hidden00000002000000a1"])
+def test_a_name_like_the_hidden_ones_is_an_ordinary_name(fs_root: Path, name: str) -> None:
+    _write_file(fs_root / "f", b"mine")
+    os.rename(fs_root / "f", fs_root / name)
+    assert os.listdir(fs_root) == [name]
+    assert (fs_root / name).read_bytes() == b"mine"
 
 
 def test_new_file_under_unlinked_name_is_separate(fs_root: Path) -> None:
