@@ -506,15 +506,17 @@ class NetvolFS:
         """Our own write or truncate is stored: the caches follow its version."""
         attr = stored.attr
         known = self.data.version(attr.ino)
-        if known is not None and attr.data_version != known + 1:
+        jumped = known is not None and attr.data_version != known + 1
+        if jumped:
             self.data.forget(attr.ino)  # someone else wrote in between
         self.data.set_version(attr.ino, attr.data_version)
         cached = self.meta.attr(attr.ino)
         if cached is None or cached.data_version <= attr.data_version:
             self.meta.put_attr(attr)  # stores finishing out of order: keep the newest
         # The kernel updated a path's pages as the data went through it, so a
-        # path all of it came through is current; the other names are not.
-        current = stored.through if len(stored.through) == 1 else frozenset()
+        # path all of it came through is current (unless someone else wrote in
+        # between); the other names are not.
+        current = stored.through if len(stored.through) == 1 and not jumped else frozenset()
         self._aliases.changed(attr.ino, *current)
         for handle in list(self._open.values()):
             if handle.ino == attr.ino:

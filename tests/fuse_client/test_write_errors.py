@@ -179,3 +179,19 @@ def test_a_write_through_one_name_leaves_the_others_pages_stale(
         assert fs.open("/x", os.O_RDONLY)[1]
     finally:
         fs.close()
+
+
+def test_pages_are_not_kept_over_another_nodes_write(fs: NetvolFS, volume: Volume) -> None:
+    """Our store shows a version more than one past the one we knew: another node
+    wrote in between, and the kernel's pages may lack its bytes."""
+    fh = create(fs, "/f")
+    fs.write(fh, b"A" * 8, 0)
+    fs.flush(fh)
+    volume.write(volume.lookup("f").ino, 0, b"B" * 4)
+    fs.write(fh, b"C" * 4, 4)
+    fs.flush(fh)
+    fs.release(fh)
+    again, keep = fs.open("/f", os.O_RDONLY)
+    assert not keep
+    assert fs.read(again, 8, 0) == b"BBBBCCCC"
+    fs.release(again)
