@@ -131,6 +131,7 @@ class NetvolFS:
         # libfuse's .fuse_hidden names (not paths: their directory may be renamed
         # before libfuse removes them) -> the inode and its orphan name.
         self._hidden: dict[str, tuple[int, str]] = {}
+        self._invalidate = invalidate_path
         self._aliases = Aliases(invalidate_path)
         # What the kernel's page cache holds per path: (inode, data version). Hard
         # links are separate kernel inodes in libfuse's path API, so each path
@@ -543,15 +544,30 @@ class NetvolFS:
             self._page_cache.popitem(last=False)
 
     def open(self, path: str, flags: int) -> tuple[int, bool]:
+        try:
+            attr = self._open_attr(path, flags)
+        except FileNotFoundError:
+            if _split(path)[1] in self._hidden:
+                raise
+            # The inode our cache took the name for is gone: another node
+            # replaced or removed the name within the bound. Close-to-open
+            # means the name as the server has it now.
+            parent, name = self._parent_of(path)
+            self.meta.forget_entry(parent, name)
+            attr = self._open_attr(path, flags)
+            self._invalidate(path)  # the kernel's attributes are of the old inode
+        return self._open_handle(path, attr, writable=flags & os.O_ACCMODE != os.O_RDONLY)
+
+    def _open_attr(self, path: str, flags: int) -> pb.Attr:
+        """The server's attributes of the file `path` names, as an open needs them."""
         ino = self.resolve(path)
         if flags & os.O_TRUNC:
             # The kernel leaves O_TRUNC to us (atomic_o_trunc).
-            attr = self._truncate(ino, path, 0)
-        else:
-            # Close-to-open: the server's attributes now, not the cached ones.
-            attr = self._remote.getattr(ino)
-            self.meta.put_attr(attr)
-        return self._open_handle(path, attr, writable=flags & os.O_ACCMODE != os.O_RDONLY)
+            return self._truncate(ino, path, 0)
+        # Close-to-open: the server's attributes now, not the cached ones.
+        attr = self._remote.getattr(ino)
+        self.meta.put_attr(attr)
+        return attr
 
     def create(self, path: str, mode: int, uid: int, gid: int) -> tuple[int, bool]:
         attr = self._make(path, stat.S_IFREG | stat.S_IMODE(mode), uid, gid)

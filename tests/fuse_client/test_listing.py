@@ -4,6 +4,7 @@ complete listing within the bound (and after it, once the server shows the
 directory unchanged), and never from one a change made stale."""
 
 import errno
+import os
 import stat
 import time
 from collections.abc import Iterator
@@ -333,3 +334,24 @@ def test_pages_are_not_fetched_once_the_mount_is_gone(fs: NetvolFS, volume: Volu
     with pytest.raises(OSError) as failed:
         fs._remote.readdir_page(directory, "")
     assert failed.value.errno == errno.ESHUTDOWN
+
+
+def test_an_open_finds_the_file_another_node_put_under_the_name(volume: Volume) -> None:
+    """Another node replaced the file (write a temporary, rename it over) while
+    we still had the name cached: the open is of the new file, as close-to-open
+    promises, and the kernel is told to drop what it holds for the path."""
+    dropped: list[str] = []
+    channel = connect(volume.server.client_settings())
+    fs = NetvolFS(Remote(channel, volume.id, 10), volume.root, 60.0, invalidate_path=dropped.append)
+    try:
+        volume.create("f", b"old")
+        fs.release(fs.open("/f", os.O_RDONLY)[0])
+        volume.create("tmp", b"new")
+        volume.rename("tmp", "f")
+        fh, keep = fs.open("/f", os.O_RDONLY)
+        assert (fs.read(fh, 10, 0), keep) == (b"new", False)
+        assert "/f" in dropped
+        fs.release(fh)
+    finally:
+        fs.close()
+        channel.close()
