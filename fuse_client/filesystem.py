@@ -163,8 +163,12 @@ class NetvolFS:
         self.meta.put_entry(parent, name, attr)
         return attr.ino
 
+    def _hidden_at(self, path: str) -> tuple[int, str] | None:
+        """The inode and orphan name of a path libfuse hid a file under."""
+        return self._hidden.get(path.rpartition("/")[2]) if self._hidden else None
+
     def resolve(self, path: str) -> int:
-        hidden = self._hidden.get(path.rpartition("/")[2])
+        hidden = self._hidden_at(path)
         if hidden is not None:
             return hidden[0]
         ino = self.root_ino
@@ -220,13 +224,12 @@ class NetvolFS:
         return self._open[fh].ino
 
     def getattr(self, path: str | None, fh: int | None) -> dict[str, Any]:
-        through = self._open[fh].path if fh else path or "/"
-        ino = self._open[fh].ino if fh else self.resolve(through)
+        ino, through = self._target(path, fh)
         attr = self.attr(ino)
         if path:
             self._aliases.seen(ino, path, attr.nlink)
         shown = stat_of(attr)
-        if _split(through)[1] in self._hidden:
+        if self._hidden_at(through) is not None:
             # libfuse takes a link off what a hidden name shows, as if that name
             # were still counted; attr() no longer counts it.
             shown["st_nlink"] += 1
@@ -547,7 +550,7 @@ class NetvolFS:
         try:
             attr = self._open_attr(path, flags)
         except FileNotFoundError:
-            if _split(path)[1] in self._hidden:
+            if self._hidden_at(path) is not None:
                 raise
             # The inode our cache took the name for is gone: another node
             # replaced or removed the name within the bound. Close-to-open
@@ -641,10 +644,10 @@ class NetvolFS:
         """Store what every file has buffered; a failure no open file is left to
         hear of is logged."""
         for writer in list(self._writers.values()):
-            failures = writer.failures
-            writer.flush()
-            if writer.failures > failures:
-                log.error("writes to inode %d could not be stored: %s", writer.ino, writer.error)
+            try:
+                writer.flush(writer.told())
+            except OSError as exc:
+                log.error("writes to inode %d could not be stored: %s", writer.ino, exc)
 
     def sweep_orphans(self) -> None:
         self._orphans.sweep()

@@ -170,15 +170,6 @@ class FileWriter:
     def dirty_bytes(self) -> int:
         return self._pending.nbytes
 
-    @property
-    def failures(self) -> int:
-        return self._failures
-
-    @property
-    def error(self) -> OSError | None:
-        """The latest failure."""
-        return self._error
-
     def told(self) -> Told:
         """For a file opened now: failures before its open are not its to hear."""
         with self._lock:
