@@ -13,10 +13,11 @@ least one more lease, since no mount could renew while the server was down.
 """
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from storage_server.db import Database
@@ -61,6 +62,26 @@ def live(session: Session, volume_id: str, session_id: str) -> LockSession | Non
     prune(session, volume_id)
     row = session.get(LockSession, session_id)
     return row if row is not None and row.volume_id == volume_id else None
+
+
+# The most session ids one liveness question may name: a bounded statement.
+LIVE_QUERY_MAX = 1000
+
+
+def live_among(db: Database, volume_id: str, session_ids: Collection[str]) -> list[str]:
+    """The ids among `session_ids` of the volume's sessions whose lease has not run out."""
+    if len(session_ids) > LIVE_QUERY_MAX:
+        raise InvalidArgument(f"ask about at most {LIVE_QUERY_MAX} sessions at a time")
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(LockSession.id).where(
+                    LockSession.volume_id == volume_id,
+                    LockSession.id.in_(set(session_ids)),
+                    LockSession.expires_at >= _now(),
+                )
+            )
+        )
 
 
 def renew(db: Database, volume_id: str, session_id: str, lease_seconds: float) -> bool:

@@ -71,6 +71,12 @@ class LockService(filesystem_pb2_grpc.LocksServicer):
         sessions.close(self._db, request.volume_id, request.session_id)
         return pb.CloseLockSessionResponse()
 
+    def LiveLockSessions(
+        self, request: pb.LiveLockSessionsRequest, context: grpc.ServicerContext
+    ) -> pb.LiveLockSessionsResponse:
+        live = sessions.live_among(self._db, request.volume_id, request.session_ids)
+        return pb.LiveLockSessionsResponse(live=live)
+
     def _conflict(self, request: LockRequest, find: Finder) -> pb.Lock | None:
         """The lock in the way that `find` finds (in one transaction), as a message."""
         holder = _holder(request.session_id, request.lock.owner, request.lock.kind)

@@ -1352,6 +1352,51 @@ class CloseLockSessionResponse(_message.Message):
 Global___CloseLockSessionResponse: _TypeAlias = CloseLockSessionResponse  # noqa: Y015
 
 @_typing.final
+class LiveLockSessionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_IDS_FIELD_NUMBER: _builtins.int
+    volume_id: _builtins.str
+    @_builtins.property
+    def session_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        volume_id: _builtins.str = ...,
+        session_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_ids", b"session_ids", "volume_id", b"volume_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiveLockSessionsRequest: _TypeAlias = LiveLockSessionsRequest  # noqa: Y015
+
+@_typing.final
+class LiveLockSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIVE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def live(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The live ones among the session ids asked about, in no particular order."""
+
+    def __init__(
+        self,
+        *,
+        live: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["live", b"live"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiveLockSessionsResponse: _TypeAlias = LiveLockSessionsResponse  # noqa: Y015
+
+@_typing.final
 class Lock(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

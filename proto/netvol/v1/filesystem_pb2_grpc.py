@@ -959,6 +959,11 @@ class LocksStub:
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionRequest.SerializeToString,
                 response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionResponse.FromString,
                 _registered_method=True)
+        self.LiveLockSessions = channel.unary_unary(
+                '/netvol.v1.Locks/LiveLockSessions',
+                request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.LiveLockSessionsRequest.SerializeToString,
+                response_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.LiveLockSessionsResponse.FromString,
+                _registered_method=True)
         self.AcquireLock = channel.unary_unary(
                 '/netvol.v1.Locks/AcquireLock',
                 request_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.AcquireLockRequest.SerializeToString,
@@ -998,6 +1003,13 @@ class LocksServicer:
 
     def CloseLockSession(self, request, context):
         """Drops the session and its locks; closing a session that is gone succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LiveLockSessions(self, request, context):
+        """Which of the named sessions of the volume are live (open, lease not run out).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1043,6 +1055,11 @@ def add_LocksServicer_to_server(servicer, server):
                     servicer.CloseLockSession,
                     request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionRequest.FromString,
                     response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionResponse.SerializeToString,
+            ),
+            'LiveLockSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiveLockSessions,
+                    request_deserializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.LiveLockSessionsRequest.FromString,
+                    response_serializer=proto_dot_netvol_dot_v1_dot_filesystem__pb2.LiveLockSessionsResponse.SerializeToString,
             ),
             'AcquireLock': grpc.unary_unary_rpc_method_handler(
                     servicer.AcquireLock,
@@ -1145,6 +1162,33 @@ class Locks:
             '/netvol.v1.Locks/CloseLockSession',
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionRequest.SerializeToString,
             proto_dot_netvol_dot_v1_dot_filesystem__pb2.CloseLockSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiveLockSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netvol.v1.Locks/LiveLockSessions',
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.LiveLockSessionsRequest.SerializeToString,
+            proto_dot_netvol_dot_v1_dot_filesystem__pb2.LiveLockSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -315,6 +315,8 @@ class LocksStub:
     """Extends the lease. A session whose lease ran out is gone with its locks."""
     CloseLockSession: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.CloseLockSessionRequest, _filesystem_pb2.CloseLockSessionResponse]
     """Drops the session and its locks; closing a session that is gone succeeds."""
+    LiveLockSessions: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.LiveLockSessionsRequest, _filesystem_pb2.LiveLockSessionsResponse]
+    """Which of the named sessions of the volume are live (open, lease not run out)."""
     AcquireLock: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.AcquireLockRequest, _filesystem_pb2.AcquireLockResponse]
     """Takes the lock unless another owner's lock conflicts. The owner's own locks
     of the same kind in the range are replaced, as fcntl and flock do. Fails
@@ -339,6 +341,8 @@ class LocksAsyncStub(LocksStub):
     """Extends the lease. A session whose lease ran out is gone with its locks."""
     CloseLockSession: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.CloseLockSessionRequest, _filesystem_pb2.CloseLockSessionResponse]  # type: ignore[assignment]
     """Drops the session and its locks; closing a session that is gone succeeds."""
+    LiveLockSessions: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.LiveLockSessionsRequest, _filesystem_pb2.LiveLockSessionsResponse]  # type: ignore[assignment]
+    """Which of the named sessions of the volume are live (open, lease not run out)."""
     AcquireLock: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.AcquireLockRequest, _filesystem_pb2.AcquireLockResponse]  # type: ignore[assignment]
     """Takes the lock unless another owner's lock conflicts. The owner's own locks
     of the same kind in the range are replaced, as fcntl and flock do. Fails
@@ -378,6 +382,14 @@ class LocksServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_filesystem_pb2.CloseLockSessionResponse, _abc.Awaitable[_filesystem_pb2.CloseLockSessionResponse]]:
         """Drops the session and its locks; closing a session that is gone succeeds."""
+
+    @_abc_1.abstractmethod
+    def LiveLockSessions(
+        self,
+        request: _filesystem_pb2.LiveLockSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_filesystem_pb2.LiveLockSessionsResponse, _abc.Awaitable[_filesystem_pb2.LiveLockSessionsResponse]]:
+        """Which of the named sessions of the volume are live (open, lease not run out)."""
 
     @_abc_1.abstractmethod
     def AcquireLock(

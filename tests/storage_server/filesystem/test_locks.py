@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
+from storage_server import sessions
 from storage_server.client import connect
 from tests.harness.server import StorageServer
 from tests.harness.volume import Volume, errno_of
@@ -90,6 +91,10 @@ class Owner:
     def close(self) -> None:
         request = pb.CloseLockSessionRequest(volume_id=self.volume_id, session_id=self.session_id)
         self.stub.CloseLockSession(request)
+
+    def live(self, *session_ids: str) -> set[str]:
+        request = pb.LiveLockSessionsRequest(volume_id=self.volume_id, session_ids=session_ids)
+        return set(self.stub.LiveLockSessions(request).live)
 
     def other(self, owner: int) -> "Owner":
         """Another owner in the same session."""
@@ -269,6 +274,26 @@ def test_a_session_that_is_not_renewed_loses_its_locks(short_lease: StorageServe
     assert not late.granted(10, 10)  # the renewed one's is not
     assert silent.renew() is False
     assert errno_of(lambda: silent.acquire(30, 1)) == errno.ENOLCK
+
+
+def test_only_open_unexpired_sessions_of_the_volume_are_live(
+    short_lease: StorageServer,
+) -> None:
+    first, second = Locking(Volume(short_lease, "one")), Locking(Volume(short_lease, "two"))
+    renewing, closed, silent = first.session(), first.session(), first.session()
+    elsewhere = second.session()
+    ids = [s.session_id for s in (renewing, closed, silent, elsewhere)]
+    closed.close()
+    assert renewing.live(*ids, "no-such-session") == {renewing.session_id, silent.session_id}
+    deadline = time.monotonic() + 1.5 * LEASE
+    while time.monotonic() < deadline:
+        assert renewing.renew()
+        time.sleep(LEASE / 4)
+    assert renewing.live(*ids) == {renewing.session_id}
+    assert elsewhere.live(*ids) == set()
+    with pytest.raises(grpc.RpcError) as info:
+        renewing.live(*[str(n) for n in range(sessions.LIVE_QUERY_MAX + 1)])
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_a_restarted_server_gives_sessions_a_lease_to_come_back(
