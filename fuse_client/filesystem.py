@@ -28,6 +28,7 @@ from fuse_client import orphans
 from fuse_client.aliases import Aliases
 from fuse_client.cache import NEGATIVE, DataCache, DirItem, MetaCache, Move, stamp_of
 from fuse_client.listing import Lister, Pass
+from fuse_client.locks import LockSession
 from fuse_client.reader import BLOCK, MAX_WINDOW_BLOCKS, Reader
 from fuse_client.remote import Remote
 from fuse_client.writeback import FileWriter, Stored, Told
@@ -112,6 +113,8 @@ class NetvolFS:
         root_ino: int,
         attr_ttl: float,
         cache_bytes: int = 256 << 20,
+        *,
+        session: LockSession,
         invalidate_path: Callable[[str], None] = lambda path: None,
     ) -> None:
         self._remote = remote
@@ -127,10 +130,10 @@ class NetvolFS:
         self._dirs: dict[int, _OpenDir] = {}
         self._handles = itertools.count(1)
         self._space = _Space()
-        self._orphans = orphans.Orphans(remote, root_ino)
+        self._orphans = orphans.Orphans(remote, root_ino, session)
         # libfuse's .fuse_hidden names (not paths: their directory may be renamed
-        # before libfuse removes them) -> the inode and its orphan name.
-        self._hidden: dict[str, tuple[int, str]] = {}
+        # before libfuse removes them) -> the inode and its orphan's number.
+        self._hidden: dict[str, tuple[int, int]] = {}
         self._invalidate = invalidate_path
         self._aliases = Aliases(invalidate_path)
         # What the kernel's page cache holds per path: (inode, data version). Hard
@@ -163,8 +166,8 @@ class NetvolFS:
         self.meta.put_entry(parent, name, attr)
         return attr.ino
 
-    def _hidden_at(self, path: str) -> tuple[int, str] | None:
-        """The inode and orphan name of a path libfuse hid a file under."""
+    def _hidden_at(self, path: str) -> tuple[int, int] | None:
+        """The inode and orphan number of a path libfuse hid a file under."""
         return self._hidden.get(path.rpartition("/")[2]) if self._hidden else None
 
     def resolve(self, path: str) -> int:
@@ -366,8 +369,8 @@ class NetvolFS:
         hidden = self._hidden.pop(path.rpartition("/")[2], None)
         if hidden is not None:
             # libfuse removes the hidden name when the handles it kept closed.
-            ino, orphan = hidden
-            self._orphans.release(ino, orphan)
+            ino, number = hidden
+            self._orphans.release(ino, number)
             if not self._orphans.links(ino):
                 self.data.forget(ino)
             return

@@ -10,10 +10,11 @@ owners may hold locks and asks the server about those only.
 
 The server never waits. A lock that must wait (F_SETLKW, flock without
 LOCK_NB) is asked for again with backoff until it is granted or its process
-gets a signal (EINTR). Locks live in a lock session, opened by the first lock
-and renewed by a heartbeat; if the lease runs out all the same (the mount was
-cut off for longer), the server has dropped the locks: that is logged, and the
-next lock opens a new session.
+gets a signal (EINTR). Locks live in the mount's lock session, opened by the
+first lock (or the first orphan, see fuse_client.orphans) and renewed by a
+heartbeat; if the lease runs out all the same (the mount was cut off for
+longer), the server has dropped the locks: that is logged, and the next lock
+opens a new session.
 """
 
 import errno
@@ -37,6 +38,8 @@ RECORD = pb.LOCK_KIND_RECORD
 FLOCK = pb.LOCK_KIND_FLOCK
 FIRST_POLL_SECONDS = 0.01
 MAX_POLL_SECONDS = 0.5
+# Session ids per liveness question (the server takes up to a thousand).
+LIVE_BATCH = 500
 # How often a waiting lock looks whether its process got a signal.
 INTERRUPT_CHECK_SECONDS = 0.05
 CLOSE_SECONDS = 5.0
@@ -76,6 +79,15 @@ class LockRemote(Remote):
         request = pb.RenewLockSessionRequest(volume_id=self.volume_id, session_id=session_id)
         return self._locks.RenewLockSession(request, timeout=timeout).renewed
 
+    def live_sessions(self, session_ids: list[str]) -> set[str]:
+        live: set[str] = set()
+        for at in range(0, len(session_ids), LIVE_BATCH):
+            request = pb.LiveLockSessionsRequest(
+                volume_id=self.volume_id, session_ids=session_ids[at : at + LIVE_BATCH]
+            )
+            live.update(self._unary(self._locks.LiveLockSessions, request).live)
+        return live
+
     def close_session(self, session_id: str, timeout: float) -> None:
         request = pb.CloseLockSessionRequest(volume_id=self.volume_id, session_id=session_id)
         self._locks.CloseLockSession(request, timeout=timeout)
@@ -108,16 +120,25 @@ class LockRemote(Remote):
 
 
 class LockSession:
-    """The mount's lock session: opened on first use, renewed by a heartbeat."""
+    """The mount's lock session, its claim to its locks and its orphans: opened
+    on first use, renewed by a heartbeat."""
 
-    def __init__(self, remote: LockRemote, client: str, on_lost: Callable[[], None]) -> None:
+    def __init__(self, remote: LockRemote, client: str) -> None:
         self._remote = remote
         self._client = client
-        self._on_lost = on_lost
+        self._on_lost: list[Callable[[], None]] = []
         self._mutex = threading.Lock()
         self._id = ""
         self._heartbeat: Periodic | None = None
         self._interval = 0.0
+
+    def when_lost(self, hook: Callable[[], None]) -> None:
+        """Call `hook` whenever the server has dropped the session."""
+        self._on_lost.append(hook)
+
+    def live(self, session_ids: list[str]) -> set[str]:
+        """Which of these sessions of the volume (this mount's or others') are live."""
+        return self._remote.live_sessions(session_ids)
 
     @property
     def known(self) -> str:
@@ -147,7 +168,8 @@ class LockSession:
             "through this mount were dropped",
             session_id,
         )
-        self._on_lost()
+        for hook in self._on_lost:
+            hook()
 
     def _renew(self) -> None:
         session_id = self._id
@@ -197,12 +219,13 @@ class Locks:
     def __init__(
         self,
         remote: LockRemote,
-        client: str,
+        session: LockSession,
         ino_of: Callable[[int], int],
         interrupted: Callable[[], bool],
     ) -> None:
         self._remote = remote
-        self._session = LockSession(remote, client, on_lost=self._forget_all)
+        self._session = session
+        session.when_lost(self._forget_all)
         self._ino_of = ino_of
         self._interrupted = interrupted
         # (kind, owner) pairs that may hold locks on the server.
@@ -231,9 +254,6 @@ class Locks:
     def release_flock(self, fh: int, owner: int) -> None:
         """The last close of an open file that used flock."""
         self._release(fh, pb.Lock(kind=FLOCK, owner=owner))
-
-    def close(self) -> None:
-        self._session.close()
 
     def _stripe(self, key: tuple[int, int]) -> threading.Lock:
         return self._stripes[hash(key) % STRIPES]

@@ -9,7 +9,7 @@ from pathlib import Path
 from fuse_client import mounts
 from fuse_client.adapter import Fuse, Operations, interrupted
 from fuse_client.filesystem import NetvolFS
-from fuse_client.locks import FUSE_THREADS, LockRemote, Locks
+from fuse_client.locks import FUSE_THREADS, LockRemote, Locks, LockSession
 from fuse_client.remote import Remote, open_volume
 from storage_server.client import ClientSettings, connect
 from storage_server.memory import keep_large_buffers
@@ -45,21 +45,19 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     layer_ttl = options.attr_ttl / 2
     mountpoint = str(Path(options.mountpoint).resolve())
     operations = Operations(mountpoint, layer_ttl)
+    lock_remote = LockRemote(channel, volume.volume_id, options.io_timeout)
+    session = LockSession(lock_remote, client=f"{socket.gethostname()}:{mountpoint}")
     fs = NetvolFS(
         remote,
         volume.root_ino,
         layer_ttl,
         options.cache_bytes,
+        session=session,
         invalidate_path=operations.invalidate_path,
     )
     operations.fs = fs
     fs.sweep_orphans()
-    locks = Locks(
-        LockRemote(channel, volume.volume_id, options.io_timeout),
-        client=f"{socket.gethostname()}:{mountpoint}",
-        ino_of=fs.ino_of,
-        interrupted=interrupted,
-    )
+    locks = Locks(lock_remote, session, ino_of=fs.ino_of, interrupted=interrupted)
     operations.locks = locks
     mounts.save(mounts.MountRecord(mountpoint, options.volume, os.getpid(), options.log_file))
     log.info("mounting volume %s at %s", options.volume, mountpoint)
@@ -82,6 +80,7 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
         )
     finally:
         mounts.forget(mountpoint)
-        locks.close()
+        # Every file is closed by now: no orphan of this mount needs the session.
+        session.close()
         channel.close()
     log.info("unmounted %s", mountpoint)

@@ -18,6 +18,7 @@ from fuse_client.filesystem import NetvolFS
 from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
 from storage_server.client import connect
+from tests.harness.inprocess import netvol_fs
 from tests.harness.server import StorageServer
 from tests.harness.volume import Volume
 
@@ -56,7 +57,7 @@ def fs(volume: Volume, monkeypatch: pytest.MonkeyPatch) -> Iterator[NetvolFS]:
     channel = connect(volume.server.client_settings())
     remote = CountingRemote(channel, volume.id, io_timeout=10)
     remote.looked_up_in = []
-    netvol = NetvolFS(remote, volume.root, attr_ttl=TTL)
+    netvol = netvol_fs(channel, remote, volume.root, attr_ttl=TTL)
     try:
         yield netvol
     finally:
@@ -342,7 +343,8 @@ def test_an_open_finds_the_file_another_node_put_under_the_name(volume: Volume) 
     promises, and the kernel is told to drop what it holds for the path."""
     dropped: list[str] = []
     channel = connect(volume.server.client_settings())
-    fs = NetvolFS(Remote(channel, volume.id, 10), volume.root, 60.0, invalidate_path=dropped.append)
+    remote = Remote(channel, volume.id, 10)
+    fs = netvol_fs(channel, remote, volume.root, 60.0, invalidate_path=dropped.append)
     try:
         volume.create("f", b"old")
         fs.release(fs.open("/f", os.O_RDONLY)[0])

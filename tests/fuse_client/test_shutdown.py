@@ -26,6 +26,7 @@ from fuse_client.reader import BLOCK
 from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
+from tests.harness.inprocess import netvol_fs
 
 ROOT = 1
 FILE = pb.Attr(ino=2, mode=stat.S_IFREG | 0o644, nlink=1, size=16 * BLOCK, data_version=1)
@@ -67,7 +68,7 @@ def stalled(tmp_path: Path) -> Iterator[tuple[StalledServer, NetvolFS]]:
     server.add_insecure_port(address)
     server.start()
     channel = grpc.insecure_channel(address)
-    fs = NetvolFS(Remote(channel, "volume", io_timeout=0), ROOT, attr_ttl=1.0)
+    fs = netvol_fs(channel, Remote(channel, "volume", io_timeout=0), ROOT, attr_ttl=1.0)
     try:
         yield servicer, fs
     finally:

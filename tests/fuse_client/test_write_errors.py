@@ -8,6 +8,7 @@ import stat
 import threading
 from collections.abc import Iterable, Iterator
 
+import grpc
 import pytest
 
 from fuse_client.filesystem import NetvolFS
@@ -15,6 +16,7 @@ from fuse_client.remote import Remote
 from fuse_client.writeback import Buffer
 from proto.netvol.v1 import filesystem_pb2 as pb
 from storage_server.client import connect
+from tests.harness.inprocess import netvol_fs
 from tests.harness.server import StorageServer
 from tests.harness.volume import Volume
 
@@ -39,15 +41,20 @@ def volume(fs_server: StorageServer) -> Volume:
 
 
 @pytest.fixture
-def remote(volume: Volume) -> Iterator[FailingRemote]:
+def channel(volume: Volume) -> Iterator[grpc.Channel]:
     channel = connect(volume.server.client_settings())
-    yield FailingRemote(channel, volume.id, io_timeout=10)
+    yield channel
     channel.close()
 
 
 @pytest.fixture
-def fs(volume: Volume, remote: FailingRemote) -> Iterator[NetvolFS]:
-    netvol = NetvolFS(remote, volume.root, attr_ttl=0.3)
+def remote(volume: Volume, channel: grpc.Channel) -> FailingRemote:
+    return FailingRemote(channel, volume.id, io_timeout=10)
+
+
+@pytest.fixture
+def fs(volume: Volume, channel: grpc.Channel, remote: FailingRemote) -> Iterator[NetvolFS]:
+    netvol = netvol_fs(channel, remote, volume.root, attr_ttl=0.3)
     yield netvol
     netvol.close()
 
@@ -149,13 +156,13 @@ def test_times_set_before_close_are_kept(fs: NetvolFS, volume: Volume) -> None:
 
 
 def test_a_write_through_one_name_leaves_the_others_pages_stale(
-    volume: Volume, remote: FailingRemote
+    volume: Volume, channel: grpc.Channel, remote: FailingRemote
 ) -> None:
     """libfuse's path API gives each name of a file its own kernel inode, so a
     write through one name must drop what the kernel caches under the others,
     open or not, and their next open must not keep their pages."""
     dropped: list[str] = []
-    fs = NetvolFS(remote, volume.root, attr_ttl=0.3, invalidate_path=dropped.append)
+    fs = netvol_fs(channel, remote, volume.root, attr_ttl=0.3, invalidate_path=dropped.append)
     try:
         fh = create(fs, "/x")
         fs.write(fh, b"old!", 0)

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
+from fuse_client.orphans import NAME
 from proto.netvol.v1 import admin_pb2 as apb
 from proto.netvol.v1 import filesystem_pb2 as pb
 from tests.harness.server import StorageServer
@@ -200,3 +201,19 @@ class Volume:
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def orphan_names(server: StorageServer, volume: str) -> list[str]:
+    """The names in the volume's orphans directory (files unlinked while open),
+    as the server has them; [] while there is no such directory."""
+    fs = server.filesystem()
+    opened = fs.OpenVolume(pb.OpenVolumeRequest(name=volume))
+    request = pb.LookupRequest(volume_id=opened.volume_id, parent=opened.root_ino, name=NAME)
+    try:
+        hidden = fs.Lookup(request)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return []
+    listing = fs.ReadDir(pb.ReadDirRequest(volume_id=opened.volume_id, ino=hidden.ino))
+    return sorted(entry.name for entry in listing.entries)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fuse_client import orphans
-from proto.netvol.v1 import filesystem_pb2 as pb
 from tests.fuse_client.posix.errors import fails_with
 from tests.harness.mount import Mount
+from tests.harness.volume import orphan_names
 
 # Far more than a release takes; only a file left behind waits it out.
 RELEASE_SECONDS = 10.0
@@ -262,18 +261,11 @@ def test_unlinked_open_file_stays_usable(fs_root: Path) -> None:
 
 
 def _orphans_left(mounted: Mount) -> list[str]:
-    """What the server still keeps of files unlinked while open (called once one
-    was, so that their directory exists), after the mount's releases are
-    through: the kernel sends them after close() returned."""
-    fs = mounted.server.filesystem()
-    volume = fs.OpenVolume(pb.OpenVolumeRequest(name=mounted.volume))
+    """What the server still keeps of files unlinked while open, after the
+    mount's releases are through: the kernel sends them after close() returned."""
     deadline = time.monotonic() + RELEASE_SECONDS
-    hidden = fs.Lookup(
-        pb.LookupRequest(volume_id=volume.volume_id, parent=volume.root_ino, name=orphans.NAME)
-    )
-    request = pb.ReadDirRequest(volume_id=volume.volume_id, ino=hidden.ino)
     while True:
-        left = [entry.name for entry in fs.ReadDir(request).entries]
+        left = orphan_names(mounted.server, mounted.volume)
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
