@@ -7,8 +7,10 @@ anything else is a bug, logged with its traceback and answered with EIO.
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import functools
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -37,6 +39,9 @@ FUSE_CAP_READDIRPLUS = 1 << 13
 FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 # Sequential reads reach the mount in requests of this size (fuse_client.readahead).
 READ_AHEAD = 1 << 20
+# /proc/<pid>/status: the signals pending for a thread and for its process.
+_PENDING = ("SigPnd:", "ShdPnd:")
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
 # How often the mount looks whether the kernel let go of it.
 SESSION_POLL_SECONDS = 0.1
 
@@ -51,14 +56,39 @@ _libfuse.fuse_session_exited.argtypes = [ctypes.c_void_p]
 _libfuse.fuse_session_exited.restype = ctypes.c_int
 
 
+# Whether this thread serves a FUSE request that a kill may end: libfuse's
+# request context, which killed() reads, exists only while one is served.
+_serving = threading.local()
+
+
 def interrupted() -> bool:
     """Whether the process behind the request this thread serves got a signal."""
     return bool(_libfuse.fuse_interrupted())
 
 
-def _op(method: F) -> F:
+def killed() -> bool:
+    """Whether the process behind the request this thread serves is being
+    killed. Only that ends a wait for an unreachable server, as on an NFS hard
+    mount: any other signal would hand EINTR to calls (stat, open) that never
+    fail that way on a local disk. The kernel turns every fatal signal into a
+    pending SIGKILL, which /proc shows."""
+    if not getattr(_serving, "killable", False) or not interrupted():
+        return False
+    pid = mfusepy.fuse_get_context()[2]
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(_PENDING) and int(line.split()[1], 16) & _SIGKILL_BIT:
+                    return True
+    except FileNotFoundError:
+        return True  # gone already
+    return False
+
+
+def _guard(method: F, killable: bool) -> F:
     @functools.wraps(method)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        _serving.killable = killable
         try:
             return method(*args, **kwargs)
         except OSError:
@@ -66,8 +96,21 @@ def _op(method: F) -> F:
         except Exception as exc:
             log.exception("%s failed", method.__name__)
             raise mfusepy.FuseOSError(errno.EIO) from exc
+        finally:
+            _serving.killable = False
 
     return guarded  # type: ignore[return-value]
+
+
+def _op(method: F) -> F:
+    """An operation that stops waiting for the server when its process is killed."""
+    return _guard(method, killable=True)
+
+
+def _closing_op(method: F) -> F:
+    """An operation a dying process sends as its files close (flush, unlocks):
+    its work is done however the process ends."""
+    return _guard(method, killable=False)
 
 
 def _caller() -> tuple[int, int]:
@@ -145,7 +188,7 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
         Fuse.readdir_fuse_3 calls it, which gives them their offsets."""
         return self.fs.readdir(fh, offset)
 
-    @_op
+    @_closing_op
     def releasedir(self, path: str | None, fh: int) -> None:
         self.fs.releasedir(fh)
 
@@ -241,19 +284,19 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         return self.fs.write(fi.fh, data, offset)
 
-    @_op
+    @_closing_op
     def flush(self, path: str, fi: Any) -> None:
         self.fs.flush(fi.fh)
 
-    @_op
+    @_closing_op
     def fsync(self, path: str, datasync: int, fi: Any) -> None:
         self.fs.fsync(fi.fh)
 
-    @_op
+    @_closing_op
     def fsyncdir(self, path: str, datasync: int, fi: Any) -> None:
         self.fs.fsyncdir()
 
-    @_op
+    @_closing_op
     def release(self, path: str, fi: Any) -> None:
         self.fs.release(fi.fh)
 
@@ -281,6 +324,8 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def lock(self, fh: int, owner: int, cmd: int, flock: Any) -> None:
         """fcntl record locks; F_GETLK's answer goes back into `flock`."""
         asked = Record(flock.l_type, flock.l_start, flock.l_len, flock.l_pid)
+        if asked.type == fcntl.F_UNLCK:
+            _serving.killable = False  # libfuse unlocks so as a file closes
         found = self.locks.fcntl(fh, owner, cmd, asked)
         if found is not None:
             flock.l_type, flock.l_start, flock.l_len = found.type, found.start, found.length
@@ -290,7 +335,7 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def flock(self, fh: int, owner: int, operation: int) -> None:
         self.locks.flock(fh, owner, operation)
 
-    @_op
+    @_closing_op
     def release_flock(self, fh: int, owner: int) -> None:
         self.locks.release_flock(fh, owner)
 

@@ -19,6 +19,7 @@ opens a new session.
 
 import errno
 import fcntl
+import functools
 import logging
 import threading
 import time
@@ -66,9 +67,9 @@ class LockRemote(Remote):
     """The Locks calls of one volume; lock calls wait out an unreachable server
     as every call of a hard mount does."""
 
-    def __init__(self, channel: grpc.Channel, volume_id: str, io_timeout: float) -> None:
-        super().__init__(channel, volume_id, io_timeout)
-        self._locks = filesystem_pb2_grpc.LocksStub(channel)
+    @functools.cached_property
+    def _locks(self) -> filesystem_pb2_grpc.LocksStub:
+        return filesystem_pb2_grpc.LocksStub(self.channel)
 
     def open_session(self, client: str) -> pb.OpenLockSessionResponse:
         request = pb.OpenLockSessionRequest(volume_id=self.volume_id, client=client)

@@ -54,6 +54,8 @@ STATUS_ERRNO = {
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 ATTEMPT_SECONDS = 60.0
 MIN_ATTEMPT_SECONDS = 0.1  # the last attempt within --io-timeout still gets a chance
+# How often a call waiting for the server looks whether its caller was killed.
+KILLED_CHECK_SECONDS = 0.25
 WRITE_PIECE = 1024 * 1024
 
 
@@ -97,11 +99,21 @@ def new_request_id() -> str:
 class Remote:
     """The Filesystem stub of one volume, with retries and errno mapping."""
 
-    def __init__(self, channel: grpc.Channel, volume_id: str, io_timeout: float) -> None:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        volume_id: str,
+        io_timeout: float,
+        killed: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.channel = channel
         self._stub = filesystem_pb2_grpc.FilesystemStub(channel)
         self.volume_id = volume_id
-        # 0 waits for ever, as an NFS hard mount does.
+        # 0 waits for ever, as an NFS hard mount does; and as there, a process
+        # that is killed (`killed()` in the thread serving its request) stops
+        # waiting, so that it can die.
         self._io_timeout = io_timeout
+        self._killed = killed
         self._durability = threading.Lock()
         self._changes = 0  # relaxed changes answered so far
         self._durable = 0  # how many of them a durable commit covers
@@ -170,6 +182,8 @@ class Remote:
         delay = 0.05
         while True:
             _raise_if_set(stop)
+            if self._killed():
+                raise OSError(errno.EINTR, "the calling process was killed")
             try:
                 return attempt(self._attempt_seconds(time.monotonic() - started))
             except grpc.RpcError as exc:
@@ -196,10 +210,23 @@ class Remote:
             return ATTEMPT_SECONDS
         return max(min(ATTEMPT_SECONDS, self._io_timeout - waited), MIN_ATTEMPT_SECONDS)
 
-    def _unary(self, method: Callable[..., T], request: object) -> T:
+    def _result(self, call: "grpc.Future[T]") -> T:
+        """The call's answer; the call is cancelled if its caller is killed meanwhile."""
+        while True:
+            try:
+                return call.result(timeout=KILLED_CHECK_SECONDS)
+            except grpc.FutureTimeoutError:
+                if self._killed():
+                    call.cancel()
+                    raise OSError(errno.EINTR, "the calling process was killed") from None
+
+    def _unary(self, method: "grpc.UnaryUnaryMultiCallable[Q, T]", request: Q) -> T:
         name = type(request).__name__.removesuffix("Request")
         return self._call(
-            name, lambda seconds: method(request, timeout=seconds, wait_for_ready=True)
+            name,
+            lambda seconds: self._result(
+                method.future(request, timeout=seconds, wait_for_ready=True)
+            ),
         )
 
     def _query(self, method: "grpc.UnaryUnaryMultiCallable[Q, T]", request: Q) -> T:
@@ -211,7 +238,7 @@ class Remote:
                 self._reads.add(call)
             try:
                 _raise_if_set(self._reads_stopped)  # stop_reads() ran before the add
-                return call.result()
+                return self._result(call)
             except grpc.FutureCancelledError:
                 _raise_if_set(self._reads_stopped)
                 raise

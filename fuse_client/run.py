@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fuse_client import mounts
-from fuse_client.adapter import Fuse, Operations, interrupted
+from fuse_client.adapter import Fuse, Operations, interrupted, killed
 from fuse_client.filesystem import NetvolFS
 from fuse_client.locks import FUSE_THREADS, LockRemote, Locks, LockSession
 from fuse_client.remote import Remote, open_volume
@@ -39,13 +39,13 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     keep_large_buffers(arenas=MOUNT_ARENAS)
     channel = connect(client)
     volume = open_volume(channel, options.volume, client.timeout)
-    remote = Remote(channel, volume.volume_id, options.io_timeout)
+    remote = Remote(channel, volume.volume_id, options.io_timeout, killed)
     # The kernel keeps, for its own timeout, what NetvolFS answered from its
     # cache: each of the two caches gets half of the bound.
     layer_ttl = options.attr_ttl / 2
     mountpoint = str(Path(options.mountpoint).resolve())
     operations = Operations(mountpoint, layer_ttl)
-    lock_remote = LockRemote(channel, volume.volume_id, options.io_timeout)
+    lock_remote = LockRemote(channel, volume.volume_id, options.io_timeout, killed)
     session = LockSession(lock_remote, client=f"{socket.gethostname()}:{mountpoint}")
     fs = NetvolFS(
         remote,
