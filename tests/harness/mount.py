@@ -48,7 +48,8 @@ class Mount:
         if record is not None and mounts.alive(record.pid):
             os.kill(record.pid, signal.SIGKILL)
             mounts.wait_for_exit(record.pid, 10)
-        subprocess.run(["fusermount3", "-u", mountpoint], check=False, capture_output=True)
+        # Lazily: a descriptor the failed test left open must not keep the mount.
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False, capture_output=True)
         raise RuntimeError(f"umount failed: {result.err}")
 
 
