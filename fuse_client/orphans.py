@@ -32,6 +32,11 @@ SESSION_NAME = re.compile(r"[0-9]+-([0-9a-f]{32})-[0-9]+")
 ORPHAN_MAX_AGE_NS = 24 * 3600 * 10**9
 
 
+def _name(ino: int, session: str, number: int) -> str:
+    """An orphan's name, as SESSION_NAME reads it."""
+    return f"{ino}-{session}-{number}"
+
+
 class Orphans:
     def __init__(self, remote: Remote, root_ino: int, session: LockSession) -> None:
         self._remote = remote
@@ -68,7 +73,7 @@ class Orphans:
         orphan name; returns the orphan's number, for `release`."""
         with self._naming:
             number = next(self._count)
-            orphan = f"{ino}-{self._session.current()}-{number}"
+            orphan = _name(ino, self._session.current(), number)
             self._remote.rename(parent, name, self._dir_ino(), orphan, 0)
             with self._lock:
                 self._names.setdefault(ino, {})[number] = orphan
@@ -109,29 +114,30 @@ class Orphans:
             try:
                 session, directory = self._session.current(), self._dir_ino()
                 for ino, number, orphan in held:
-                    renamed = f"{ino}-{session}-{number}"
-                    try:
-                        self._remote.rename(directory, orphan, directory, renamed, 0)
-                    except FileNotFoundError:
-                        renamed = ""
-                        log.error(
-                            "orphan %s (inode %d, unlinked while open here) was removed while "
-                            "this mount was cut off: its open files have lost their data",
-                            orphan,
-                            ino,
-                        )
-                    with self._lock:
-                        names = self._names.get(ino, {})
-                        if renamed:
-                            names[number] = renamed
-                        else:
-                            names.pop(number, None)
+                    self._move(directory, ino, number, orphan, _name(ino, session, number))
             except OSError as exc:
                 log.error(
                     "cannot move orphans to a new session (%s): a mount that starts now "
                     "may remove them",
                     exc,
                 )
+
+    def _move(self, directory: int, ino: int, number: int, orphan: str, renamed: str) -> None:
+        """Rename one orphan (called holding _naming)."""
+        try:
+            self._remote.rename(directory, orphan, directory, renamed, 0)
+        except FileNotFoundError:
+            log.error(
+                "orphan %s (inode %d, unlinked while open here) was removed while this "
+                "mount was cut off: its open files have lost their data",
+                orphan,
+                ino,
+            )
+            with self._lock:
+                self._names.get(ino, {}).pop(number, None)
+            return
+        with self._lock:
+            self._names.get(ino, {})[number] = renamed
 
     def sweep(self) -> None:
         """Remove the orphans of mounts that are gone."""
@@ -140,17 +146,17 @@ class Orphans:
         except FileNotFoundError:
             return
         entries = list(self._remote.readdir(directory))
-        owners = {m.group(1) for e in entries if (m := SESSION_NAME.fullmatch(e.name))}
+        owners = {e.name: m.group(1) for e in entries if (m := SESSION_NAME.fullmatch(e.name))}
         try:
-            live = self._session.live(sorted(owners)) if owners else set()
+            live = self._session.live(sorted(set(owners.values()))) if owners else set()
         except OSError as exc:
             log.warning("cannot ask which mounts are live (%s): orphans are left", exc)
             return
         cutoff = time.time_ns() - ORPHAN_MAX_AGE_NS
         for entry in entries:
-            owner = SESSION_NAME.fullmatch(entry.name)
-            alive = owner.group(1) in live if owner else entry.attr.ctime_ns >= cutoff
-            if alive:
+            owner = owners.get(entry.name)
+            kept = owner in live if owner else entry.attr.ctime_ns >= cutoff
+            if kept:
                 continue
             try:
                 self._remote.unlink(directory, entry.name, directory=False)

@@ -182,8 +182,6 @@ class Remote:
         delay = 0.05
         while True:
             _raise_if_set(stop)
-            if self._killed():
-                raise OSError(errno.EINTR, "the calling process was killed")
             try:
                 return attempt(self._attempt_seconds(time.monotonic() - started))
             except grpc.RpcError as exc:
@@ -192,6 +190,8 @@ class Remote:
                 waited = time.monotonic() - started
                 if code not in RETRYABLE:
                     raise OSError(_errno_of(exc), exc.details()) from exc
+                if self._killed():
+                    raise OSError(errno.EINTR, "the calling process was killed") from exc
                 if self._io_timeout and waited >= self._io_timeout:
                     log.error("%s: gave up after %.0fs: %s", what, waited, code.name)
                     raise OSError(

@@ -4,7 +4,6 @@ lives, however old they are."""
 
 import errno
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fuse_client import mounts
+from fuse_client.orphans import SESSION_NAME
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.client import connect
@@ -87,7 +87,7 @@ def _kill(mount: Mount) -> None:
 
 
 def _session_of(orphan: str) -> str:
-    found = re.fullmatch(r"[0-9]+-([0-9a-f]{32})-[0-9]+", orphan)
+    found = SESSION_NAME.fullmatch(orphan)
     assert found, f"orphan {orphan} names no session"
     return found.group(1)
 
