@@ -42,6 +42,11 @@ READ_AHEAD = 1 << 20
 # /proc/<pid>/status: the signals pending for a thread and for its process.
 _PENDING = ("SigPnd:", "ShdPnd:")
 _SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+# /proc/<pid>/stat, counted from the field after the command's name: the
+# task's flags and the exit code wait() will see (set before its files close).
+_STAT_FLAGS = 6
+_STAT_EXIT_CODE = 49
+_PF_EXITING = 0x4
 # How often the mount looks whether the kernel let go of it.
 SESSION_POLL_SECONDS = 0.1
 
@@ -71,18 +76,31 @@ def killed() -> bool:
     killed. Only that ends a wait for an unreachable server, as on an NFS hard
     mount: any other signal would hand EINTR to calls (stat, open) that never
     fail that way on a local disk. The kernel turns every fatal signal into a
-    pending SIGKILL, which /proc shows."""
-    if not getattr(_serving, "killable", False) or not interrupted():
+    pending SIGKILL, which /proc shows; a process past that, closing its files
+    on the way out, shows the signal in its exit code. The kernel's interrupt
+    is no sign: it sends none for a direct read, nor for that last close after
+    a SIGTERM. Asked only once a wait is long (Remote), so /proc is cheap."""
+    if not getattr(_serving, "killable", False):
         return False
     pid = mfusepy.fuse_get_context()[2]
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(_PENDING) and int(line.split()[1], 16) & _SIGKILL_BIT:
-                    return True
+        return _sigkill_pending(pid) or _dying_of_a_signal(pid)
     except FileNotFoundError:
         return True  # gone already
-    return False
+
+
+def _sigkill_pending(pid: int) -> bool:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return any(
+            line.startswith(_PENDING) and int(line.split()[1], 16) & _SIGKILL_BIT for line in status
+        )
+
+
+def _dying_of_a_signal(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    exiting = int(fields[_STAT_FLAGS]) & _PF_EXITING
+    return bool(exiting and int(fields[_STAT_EXIT_CODE]) & 0x7F)
 
 
 def _guard(method: F, killable: bool) -> F:
@@ -108,8 +126,8 @@ def _op(method: F) -> F:
 
 
 def _closing_op(method: F) -> F:
-    """An operation a dying process sends as its files close (flush, unlocks):
-    its work is done however the process ends."""
+    """An operation sent as a process lets go of a file (release, unlocks): its
+    work is done however the process ends."""
     return _guard(method, killable=False)
 
 
@@ -284,15 +302,15 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         return self.fs.write(fi.fh, data, offset)
 
-    @_closing_op
+    @_op
     def flush(self, path: str, fi: Any) -> None:
         self.fs.flush(fi.fh)
 
-    @_closing_op
+    @_op
     def fsync(self, path: str, datasync: int, fi: Any) -> None:
         self.fs.fsync(fi.fh)
 
-    @_closing_op
+    @_op
     def fsyncdir(self, path: str, datasync: int, fi: Any) -> None:
         self.fs.fsyncdir()
 

@@ -122,7 +122,7 @@ class NetvolFS:
         self.meta = MetaCache(attr_ttl)
         self.data = DataCache(BLOCK, cache_bytes)
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-        self._reader = Reader(remote, self.data, self._executor)
+        self._reader = Reader(remote, self.data)
         self._lister = Lister(remote, self.meta, self._executor, root_ino)
         self._writers: dict[int, FileWriter] = {}
         self._writers_lock = threading.Lock()
@@ -669,6 +669,7 @@ class NetvolFS:
             self._remote.drain()
         finally:
             self.unmounted()
+            self._reader.close()
             self._executor.shutdown(wait=True, cancel_futures=True)
 
     # --- extended attributes ----------------------------------------------

@@ -97,6 +97,7 @@ class Lister:
         """Read the page after listing.page; the last one completes the listing."""
         if listing.ahead is not None:
             asked = listing.ahead_asked
+            self._remote.wait(listing.ahead)
             reply, listing.ahead = listing.ahead.result(), None
         else:
             asked = time.monotonic()

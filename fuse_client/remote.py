@@ -14,6 +14,11 @@ Unlinks of files may be deferred (fuse_client.unlinks): every other call
 waits until those made before it are applied, so the order of this mount's
 calls holds.
 
+A process that is killed stops waiting wherever it waits for the server (for
+a call, for shared work such as a read another thread fetches, for deferred
+unlinks): `killed()` says so for the thread serving it, and the wait ends with
+EINTR. The work itself goes on; nothing another process waits for is dropped.
+
 Reads (and every other call that only asks) are the exception once the mount
 is gone: nobody takes their answer any more (read-ahead, or a request the
 kernel has dropped), so stop_reads() makes them fail at once instead of keeping
@@ -21,13 +26,14 @@ the process alive while the server is slow or away. Writes keep waiting: they
 carry data that was not stored yet.
 """
 
+import concurrent.futures
 import errno
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -129,7 +135,7 @@ class Remote:
 
     def _durable_call(self, call: Callable[[], T]) -> T:
         """A call whose commit is durable: it covers every change answered before it."""
-        self._unlinks.drain()
+        self._drain()
         with self._durability:
             covers = self._changes
         reply = call()
@@ -141,7 +147,7 @@ class Remote:
         """Return once every change this mount made is on the server's stable
         storage; fail with the error of a deferred unlink that failed since the
         last time."""
-        self._unlinks.drain()
+        self._drain()
         error = self._unlinks.take_error()
         if error is not None:
             raise error
@@ -161,7 +167,21 @@ class Remote:
 
     def drain(self) -> None:
         """Return once the deferred unlinks made so far are applied."""
-        self._unlinks.drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        while not self._unlinks.drain(KILLED_CHECK_SECONDS):
+            self._stop_if_killed()
+
+    def _stop_if_killed(self) -> None:
+        if self._killed():
+            raise OSError(errno.EINTR, "the calling process was killed")
+
+    def wait(self, work: "concurrent.futures.Future[Any]") -> None:
+        """Return once `work` (which other callers may share) is done; EINTR if
+        the caller is killed first, and the work goes on."""
+        while not concurrent.futures.wait([work], timeout=KILLED_CHECK_SECONDS).done:
+            self._stop_if_killed()
 
     def _call(
         self,
@@ -177,7 +197,7 @@ class Remote:
         server does not answer at all. An `ordered` call first waits for the
         deferred unlinks made before it."""
         if ordered:
-            self._unlinks.drain()
+            self._drain()
         started = time.monotonic()
         delay = 0.05
         while True:
@@ -190,8 +210,7 @@ class Remote:
                 waited = time.monotonic() - started
                 if code not in RETRYABLE:
                     raise OSError(_errno_of(exc), exc.details()) from exc
-                if self._killed():
-                    raise OSError(errno.EINTR, "the calling process was killed") from exc
+                self._stop_if_killed()
                 if self._io_timeout and waited >= self._io_timeout:
                     log.error("%s: gave up after %.0fs: %s", what, waited, code.name)
                     raise OSError(
@@ -216,9 +235,11 @@ class Remote:
             try:
                 return call.result(timeout=KILLED_CHECK_SECONDS)
             except grpc.FutureTimeoutError:
-                if self._killed():
+                try:
+                    self._stop_if_killed()
+                except InterruptedError:
                     call.cancel()
-                    raise OSError(errno.EINTR, "the calling process was killed") from None
+                    raise
 
     def _unary(self, method: "grpc.UnaryUnaryMultiCallable[Q, T]", request: Q) -> T:
         name = type(request).__name__.removesuffix("Request")

@@ -47,11 +47,11 @@ class DeferredUnlinks:
                 self._sender.start()
             self._changed.notify_all()
 
-    def drain(self) -> None:
-        """Return once every unlink put before this call is applied (or failed)."""
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every unlink put before this call is applied (or failed),
+        or `timeout` seconds pass; say whether they are."""
         with self._changed:
-            while self._queue:
-                self._changed.wait()
+            return self._changed.wait_for(lambda: not self._queue, timeout)
 
     def take_error(self) -> OSError | None:
         """The first error kept since the last call, if any (see module doc)."""

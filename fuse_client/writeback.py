@@ -9,7 +9,8 @@ the written buffers go as they are, not copied into larger ones (the server
 joins adjacent pieces). flush and fsync wait until everything buffered is
 stored: that is what makes close and fsync durable. A failure of a background
 store is reported to every file open at the time, once, by its next write,
-flush or fsync (as Linux reports writeback errors), never dropped.
+flush or fsync (as Linux reports writeback errors), never dropped. A process
+killed while it waits for a store stops waiting; what it wrote is still stored.
 """
 
 import bisect
@@ -207,7 +208,11 @@ class FileWriter:
             raise self._error
 
     def _wait_oldest(self) -> None:
-        future, _ = self._inflight.pop(0)
+        """Wait for the oldest store; a killed caller stops waiting (EINTR) and
+        the store stays under way, for the next flush to wait for."""
+        future, _ = self._inflight[0]
+        self._remote.wait(future)
+        del self._inflight[0]
         try:
             future.result()
         except OSError as exc:
@@ -220,12 +225,12 @@ class FileWriter:
         self._error = error
 
     def _dispatch(self) -> None:
-        pending, self._pending = self._pending, _Extents()
-        spans = _spans(pending.items)
         while self._inflight and self._inflight[0][0].done():
             self._wait_oldest()
         while len(self._inflight) >= MAX_INFLIGHT:
-            self._wait_oldest()
+            self._wait_oldest()  # the buffer stays pending if the caller is killed
+        pending, self._pending = self._pending, _Extents()
+        spans = _spans(pending.items)
         # Stores of disjoint ranges may commit in any order, so several run at
         # once (the server overlaps their fsyncs); an overlapping one waits, in
         # its sender, for those it overlaps, so the later bytes win. A store

@@ -61,3 +61,79 @@ def test_a_process_waiting_for_the_server_can_be_killed(tmp_path: Path) -> None:
             assert waiting.wait(timeout=60) == 1
             killed.wait(timeout=60)
         assert (mount.path / "f").read_bytes() == b"kept"
+
+
+# Opens what it will use while the server is there, then, told to go, waits for
+# the server in one call: a close or fsync of a file with buffered writes, or a
+# read of a file nothing has cached (the written file stays open, so that dying
+# closes it, with its buffered writes, on the way out).
+_WAITER = """
+import mmap, os, sys
+how = sys.argv[3]
+written = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)
+os.write(written, b"w" * 100_000)
+cold = os.open(sys.argv[2], os.O_RDONLY | (os.O_DIRECT if how == "direct-read" else 0))
+print("ready", flush=True)
+sys.stdin.readline()
+if how == "close":
+    os.close(written)
+elif how == "fsync":
+    os.fsync(written)
+else:
+    os.preadv(cold, [mmap.mmap(-1, 1 << 20)], 0)
+"""
+# What each waiter waits in, and the signal that ends it. A direct read waits
+# for the mount's answer itself; a buffered one waits for the page, which a
+# signal ends in the kernel, and then for the close on the way out, which the
+# kernel interrupts while a SIGKILL is pending but not after a SIGTERM.
+_WAITS = [
+    ("close", signal.SIGKILL),
+    ("fsync", signal.SIGKILL),
+    ("direct-read", signal.SIGKILL),
+    ("read", signal.SIGTERM),
+]
+
+
+def test_a_process_killed_in_a_read_close_or_fsync_dies_and_its_writes_are_kept(
+    tmp_path: Path,
+) -> None:
+    """A kill ends data waits too, and the close a dying process makes of its
+    files on the way out does not wait either; what it wrote is still stored."""
+    with private_mount(tmp_path / "server", "data", "1Gi") as mount:
+        cold = mount.path / "cold"
+        cold.write_bytes(os.urandom(3 << 20))
+        mount.stop()
+        mount.start()  # nothing of `cold` is cached now
+        waiters = {
+            (how, sig): subprocess.Popen(
+                [sys.executable, "-c", _WAITER, mount.path / f"{how}-{sig.name}", cold, how],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            for how, sig in _WAITS
+        }
+        try:
+            for waiter in waiters.values():
+                assert waiter.stdout is not None and waiter.stdout.readline() == b"ready\n"
+            mount.server.stop()
+            for waiter in waiters.values():
+                assert waiter.stdin is not None
+                waiter.stdin.write(b"go\n")
+                waiter.stdin.flush()
+            time.sleep(1.0)
+            assert all(waiter.poll() is None for waiter in waiters.values())  # all wait
+            for (_, sig), waiter in waiters.items():
+                waiter.send_signal(sig)
+            for (how, sig), waiter in waiters.items():
+                try:
+                    assert waiter.wait(timeout=10) == -sig
+                except subprocess.TimeoutExpired:
+                    pytest.fail(f"a process ended by {sig.name} in {how} still waits")
+        finally:
+            mount.server.start()
+            for waiter in waiters.values():
+                waiter.wait(timeout=60)
+        mount.stop()
+        mount.start()
+        for how, sig in _WAITS:
+            assert (mount.path / f"{how}-{sig.name}").read_bytes() == b"w" * 100_000

@@ -6,8 +6,8 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -99,6 +99,9 @@ class _SlowServer:
             for offset, data in extents:
                 self.content[offset : offset + len(data)] = data
         return pb.Attr(ino=ino)
+
+    def wait(self, work: "Future[Any]") -> None:
+        wait([work])  # a caller nobody kills
 
 
 # With KEEP_MIN 32, about half the writes are kept as they came and half joined.
