@@ -10,21 +10,23 @@ owners may hold locks and asks the server about those only.
 
 The server never waits. A lock that must wait (F_SETLKW, flock without
 LOCK_NB) is asked for again with backoff until it is granted or its process
-gets a signal (EINTR). Locks live in the mount's lock session, opened by the
-first lock (or the first orphan, see fuse_client.orphans) and renewed by a
-heartbeat; if the lease runs out all the same (the mount was cut off for
-longer), the server has dropped the locks: that is logged, and the next lock
-opens a new session.
+gets a signal (EINTR), also while a call waits for an unreachable server.
+Locks live in the mount's lock session, opened by the first lock (or the
+first orphan, see fuse_client.orphans) and renewed by a heartbeat; if the
+lease runs out all the same (the mount was cut off for longer), the server
+has dropped the locks: that is logged, and the next lock opens a new session.
 """
 
+import contextlib
 import errno
 import fcntl
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -65,7 +67,27 @@ class Record:
 
 class LockRemote(Remote):
     """The Locks calls of one volume; lock calls wait out an unreachable server
-    as every call of a hard mount does."""
+    as every call of a hard mount does, and those of a lock that waits also stop
+    at a signal (giving_up_when)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waits = threading.local()
+
+    @contextlib.contextmanager
+    def giving_up_when(self, interrupted: Callable[[], bool]) -> Iterator[None]:
+        """Calls this thread makes meanwhile stop waiting (EINTR) once `interrupted()`."""
+        self._waits.interrupted = interrupted
+        try:
+            yield
+        finally:
+            self._waits.interrupted = None
+
+    def _stop_if_killed(self) -> None:
+        super()._stop_if_killed()
+        interrupted = getattr(self._waits, "interrupted", None)
+        if interrupted is not None and interrupted():
+            raise OSError(errno.EINTR, "interrupted while waiting for a lock")
 
     @functools.cached_property
     def _locks(self) -> filesystem_pb2_grpc.LocksStub:
@@ -264,21 +286,26 @@ class Locks:
 
     def _take(self, fh: int, lock: pb.Lock, wait: bool) -> None:
         ino = self._ino_of(fh)
-        if self._try(ino, lock):
-            return
         if not wait:
-            raise OSError(errno.EAGAIN, "locked by another owner")
-        if not self._waiters.acquire(blocking=False):
-            raise OSError(errno.ENOLCK, f"{MAX_WAITERS} processes already wait for locks here")
-        try:
-            delay = FIRST_POLL_SECONDS
-            while True:
-                self._pause(delay)
-                if self._try(ino, lock):
-                    return
-                delay = min(delay * 2, MAX_POLL_SECONDS)
-        finally:
-            self._waiters.release()
+            if not self._try(ino, lock):
+                raise OSError(errno.EAGAIN, "locked by another owner")
+            return
+        # A signal ends the wait (flock -w, alarm()), for a holder or for the
+        # server alike.
+        with self._remote.giving_up_when(self._interrupted):
+            if self._try(ino, lock):
+                return
+            if not self._waiters.acquire(blocking=False):
+                raise OSError(errno.ENOLCK, f"{MAX_WAITERS} processes already wait for locks here")
+            try:
+                delay = FIRST_POLL_SECONDS
+                while True:
+                    self._pause(delay)
+                    if self._try(ino, lock):
+                        return
+                    delay = min(delay * 2, MAX_POLL_SECONDS)
+            finally:
+                self._waiters.release()
 
     def _try(self, ino: int, lock: pb.Lock) -> bool:
         key = (lock.kind, lock.owner)

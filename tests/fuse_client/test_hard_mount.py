@@ -2,6 +2,7 @@
 and the mount works again once the server is back."""
 
 import errno
+import fcntl
 import os
 import signal
 import subprocess
@@ -137,3 +138,58 @@ def test_a_process_killed_in_a_read_close_or_fsync_dies_and_its_writes_are_kept(
         mount.start()
         for how, sig in _WAITS:
             assert (mount.path / f"{how}-{sig.name}").read_bytes() == b"w" * 100_000
+
+
+# Takes a lock that waits, as `flock -w` does: an alarm ends the wait.
+_LOCKER = """
+import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+print("ready", flush=True)
+sys.stdin.readline()
+def give_up(signum, frame):
+    sys.exit(3)
+signal.signal(signal.SIGALRM, give_up)
+signal.alarm(2)
+if sys.argv[2] == "flock":
+    fcntl.flock(fd, fcntl.LOCK_EX)
+else:
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+"""
+
+
+def test_a_signal_ends_a_lock_wait_while_the_server_is_away(tmp_path: Path) -> None:
+    """As with a lock another process holds, any signal ends an F_SETLKW or a
+    blocking flock that waits for the server; nothing is left locked."""
+    with private_mount(tmp_path / "server", "data", "1Gi") as mount:
+        target = mount.path / "f"
+        target.write_bytes(b"")
+        lockers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _LOCKER, target, kind],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            for kind in ("flock", "fcntl")
+        ]
+        try:
+            for locker in lockers:
+                assert locker.stdout is not None and locker.stdout.readline() == b"ready\n"
+            mount.server.stop()
+            for locker in lockers:
+                assert locker.stdin is not None
+                locker.stdin.write(b"go\n")
+                locker.stdin.flush()
+            for locker in lockers:
+                try:
+                    assert locker.wait(timeout=15) == 3
+                except subprocess.TimeoutExpired:
+                    pytest.fail("the alarm did not end a lock wait")
+        finally:
+            mount.server.start()
+            for locker in lockers:
+                if locker.poll() is None:
+                    locker.kill()
+                locker.wait(timeout=60)
+        with open(target, "rb+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
