@@ -293,19 +293,22 @@ class Locks:
         # A signal ends the wait (flock -w, alarm()), for a holder or for the
         # server alike.
         with self._remote.giving_up_when(self._interrupted):
-            if self._try(ino, lock):
-                return
-            if not self._waiters.acquire(blocking=False):
-                raise OSError(errno.ENOLCK, f"{MAX_WAITERS} processes already wait for locks here")
-            try:
-                delay = FIRST_POLL_SECONDS
-                while True:
-                    self._pause(delay)
-                    if self._try(ino, lock):
-                        return
-                    delay = min(delay * 2, MAX_POLL_SECONDS)
-            finally:
-                self._waiters.release()
+            self._wait_for(ino, lock)
+
+    def _wait_for(self, ino: int, lock: pb.Lock) -> None:
+        if self._try(ino, lock):
+            return
+        if not self._waiters.acquire(blocking=False):
+            raise OSError(errno.ENOLCK, f"{MAX_WAITERS} processes already wait for locks here")
+        try:
+            delay = FIRST_POLL_SECONDS
+            while True:
+                self._pause(delay)
+                if self._try(ino, lock):
+                    return
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+        finally:
+            self._waiters.release()
 
     def _try(self, ino: int, lock: pb.Lock) -> bool:
         key = (lock.kind, lock.owner)

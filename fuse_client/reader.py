@@ -111,10 +111,8 @@ class Reader:
                     self._fetching.pop((ino, i), None)
 
     def _prefetch(self, ino: int, version: int, start: int, stop: int) -> None:
-        with self._lock:
-            if (ino, start) in self._fetching or self._cache.get(ino, start) is not None:
-                return
-        self._start(ino, version, start, stop)
+        if self._cache.get(ino, start) is None:
+            self._start(ino, version, start, stop)  # joins a fetch under way
 
     def close(self) -> None:
         """Drop the fetches nobody waits for any more (after stop_reads())."""

@@ -135,7 +135,7 @@ class Remote:
 
     def _durable_call(self, call: Callable[[], T]) -> T:
         """A call whose commit is durable: it covers every change answered before it."""
-        self._drain()
+        self.drain()
         with self._durability:
             covers = self._changes
         reply = call()
@@ -147,7 +147,7 @@ class Remote:
         """Return once every change this mount made is on the server's stable
         storage; fail with the error of a deferred unlink that failed since the
         last time."""
-        self._drain()
+        self.drain()
         error = self._unlinks.take_error()
         if error is not None:
             raise error
@@ -167,9 +167,6 @@ class Remote:
 
     def drain(self) -> None:
         """Return once the deferred unlinks made so far are applied."""
-        self._drain()
-
-    def _drain(self) -> None:
         while not self._unlinks.drain(KILLED_CHECK_SECONDS):
             self._stop_if_killed()
 
@@ -197,7 +194,7 @@ class Remote:
         server does not answer at all. An `ordered` call first waits for the
         deferred unlinks made before it."""
         if ordered:
-            self._drain()
+            self.drain()
         started = time.monotonic()
         delay = 0.05
         while True:
