@@ -7,7 +7,6 @@ anything else is a bug, logged with its traceback and answered with EIO.
 import ctypes
 import ctypes.util
 import errno
-import fcntl
 import functools
 import logging
 import signal
@@ -126,8 +125,8 @@ def _op(method: F) -> F:
 
 
 def _closing_op(method: F) -> F:
-    """An operation sent as a process lets go of a file (release, unlocks): its
-    work is done however the process ends."""
+    """An operation the kernel sends in the background of a close (release,
+    with its flock release): its work is done however the process ends."""
     return _guard(method, killable=False)
 
 
@@ -342,8 +341,6 @@ class Operations(mfusepy.Operations):  # type: ignore[misc]
     def lock(self, fh: int, owner: int, cmd: int, flock: Any) -> None:
         """fcntl record locks; F_GETLK's answer goes back into `flock`."""
         asked = Record(flock.l_type, flock.l_start, flock.l_len, flock.l_pid)
-        if asked.type == fcntl.F_UNLCK:
-            _serving.killable = False  # libfuse unlocks so as a file closes
         found = self.locks.fcntl(fh, owner, cmd, asked)
         if found is not None:
             flock.l_type, flock.l_start, flock.l_len = found.type, found.start, found.length

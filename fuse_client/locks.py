@@ -15,6 +15,10 @@ Locks live in the mount's lock session, opened by the first lock (or the
 first orphan, see fuse_client.orphans) and renewed by a heartbeat; if the
 lease runs out all the same (the mount was cut off for longer), the server
 has dropped the locks: that is logged, and the next lock opens a new session.
+
+An unlock does not keep a killed process from dying while the server is away:
+it is sent in the background once the server is back, and before any later
+call of the same owner (the kernel may give a new process the owner id).
 """
 
 import contextlib
@@ -30,7 +34,7 @@ from typing import Any
 
 import grpc
 
-from fuse_client.remote import Remote
+from fuse_client.remote import KILLED_CHECK_SECONDS, Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.periodic import Periodic
@@ -46,6 +50,8 @@ LIVE_BATCH = 500
 # How often a waiting lock looks whether its process got a signal.
 INTERRUPT_CHECK_SECONDS = 0.05
 CLOSE_SECONDS = 5.0
+# How often unlocks left by killed processes are tried again, and for how long.
+FINISH_SECONDS = 1.0
 # Lock calls of one owner run one at a time; owners share this many mutexes.
 STRIPES = 64
 # A waiting lock holds one of libfuse's worker threads. The mount keeps threads
@@ -83,8 +89,8 @@ class LockRemote(Remote):
         finally:
             self._waits.interrupted = None
 
-    def _stop_if_killed(self) -> None:
-        super()._stop_if_killed()
+    def stop_if_killed(self) -> None:
+        super().stop_if_killed()
         interrupted = getattr(self._waits, "interrupted", None)
         if interrupted is not None and interrupted():
             raise OSError(errno.EINTR, "interrupted while waiting for a lock")
@@ -253,8 +259,19 @@ class Locks:
         self._interrupted = interrupted
         # (kind, owner) pairs that may hold locks on the server.
         self._held: set[tuple[int, int]] = set()
+        # Unlocks of killed processes the server has yet to hear, per owner, in order.
+        self._unsent: dict[tuple[int, int], list[tuple[int, pb.Lock]]] = {}
+        self._unsent_mutex = threading.Lock()  # the stripe may be out of reach
+        self._sender: Periodic | None = None
+        self._sender_mutex = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
         self._waiters = threading.BoundedSemaphore(MAX_WAITERS)
+
+    def close(self) -> None:
+        """Stop sending unlocks: the session's end drops what is left."""
+        with self._sender_mutex:
+            if self._sender is not None:
+                self._sender.stop()
 
     def fcntl(self, fh: int, owner: int, cmd: int, record: Record) -> Record | None:
         """F_SETLK, F_SETLKW or F_GETLK; F_GETLK answers with a Record."""
@@ -278,11 +295,21 @@ class Locks:
         """The last close of an open file that used flock."""
         self._release(fh, pb.Lock(kind=FLOCK, owner=owner))
 
-    def _stripe(self, key: tuple[int, int]) -> threading.Lock:
-        return self._stripes[hash(key) % STRIPES]
+    @contextlib.contextmanager
+    def _owner(self, key: tuple[int, int]) -> Iterator[None]:
+        """The owner's calls run one at a time; a killed caller stops waiting its turn."""
+        stripe = self._stripes[hash(key) % STRIPES]
+        while not stripe.acquire(timeout=KILLED_CHECK_SECONDS):
+            self._remote.stop_if_killed()
+        try:
+            yield
+        finally:
+            stripe.release()
 
     def _forget_all(self) -> None:
         self._held.clear()
+        with self._unsent_mutex:
+            self._unsent.clear()
 
     def _take(self, fh: int, lock: pb.Lock, wait: bool) -> None:
         ino = self._ino_of(fh)
@@ -312,7 +339,8 @@ class Locks:
 
     def _try(self, ino: int, lock: pb.Lock) -> bool:
         key = (lock.kind, lock.owner)
-        with self._stripe(key):
+        with self._owner(key):
+            self._send_unlocks(key)
             held_before = key in self._held
             # Before asking: if the answer is lost, the lock may be granted all the same.
             self._held.add(key)
@@ -341,16 +369,59 @@ class Locks:
 
     def _release(self, fh: int, lock: pb.Lock) -> None:
         key = (lock.kind, lock.owner)
-        with self._stripe(key):
+        if key not in self._held or not self._session.known:
+            return  # the common close: this owner never locked anything
+        with self._unsent_mutex:
+            self._unsent.setdefault(key, []).append((self._ino_of(fh), lock))
+        try:
+            with self._owner(key):
+                self._send_unlocks(key)
+        except InterruptedError:
+            self._send_later()  # the process dies now; its unlock waits for the server
+
+    def _send_unlocks(self, key: tuple[int, int]) -> None:
+        """Send the owner's unsent unlocks, oldest first (its stripe held)."""
+        while True:
+            with self._unsent_mutex:
+                unsent = self._unsent.get(key)
+                if not unsent:
+                    self._unsent.pop(key, None)
+                    return
+                ino, lock = unsent[0]
             session_id = self._session.known
-            if key not in self._held or not session_id:
-                return  # the common close: this owner never locked anything
             try:
-                more = self._remote.release(session_id, self._ino_of(fh), lock)
+                # No session: the server dropped its locks already.
+                more = bool(session_id) and self._remote.release(session_id, ino, lock)
             except FileNotFoundError:
-                return  # the file is gone, and its locks with it
+                more = True  # that file's locks went with it; others may be held
             if not more:
                 self._held.discard(key)
+            with self._unsent_mutex:
+                unsent.pop(0)
+
+    def _send_later(self) -> None:
+        with self._sender_mutex:
+            if self._sender is None:
+                self._sender = Periodic("lock-unlocks", FINISH_SECONDS, self._send_unsent)
+                self._sender.start()
+
+    def _send_unsent(self) -> None:
+        deadline = time.monotonic() + FINISH_SECONDS
+        for key in list(self._unsent):
+            try:
+                with (
+                    self._remote.giving_up_when(lambda: time.monotonic() > deadline),
+                    self._owner(key),
+                ):
+                    self._send_unlocks(key)
+            except InterruptedError:
+                return  # the server is still away, or the owner is busy: next round
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    return  # --io-timeout gave up on the server: next round
+                log.error("cannot send the unlock of a killed process, dropped: %s", exc)
+                with self._unsent_mutex:
+                    self._unsent.pop(key, None)
 
     def _test(self, fh: int, lock: pb.Lock) -> Record:
         found = self._remote.test(self._session.known, self._ino_of(fh), lock)

@@ -168,9 +168,10 @@ class Remote:
     def drain(self) -> None:
         """Return once the deferred unlinks made so far are applied."""
         while not self._unlinks.drain(KILLED_CHECK_SECONDS):
-            self._stop_if_killed()
+            self.stop_if_killed()
 
-    def _stop_if_killed(self) -> None:
+    def stop_if_killed(self) -> None:
+        """EINTR if the process of the request this thread serves is being killed."""
         if self._killed():
             raise OSError(errno.EINTR, "the calling process was killed")
 
@@ -178,7 +179,7 @@ class Remote:
         """Return once `work` (which other callers may share) is done; EINTR if
         the caller is killed first, and the work goes on."""
         while not concurrent.futures.wait([work], timeout=KILLED_CHECK_SECONDS).done:
-            self._stop_if_killed()
+            self.stop_if_killed()
 
     def _call(
         self,
@@ -207,7 +208,7 @@ class Remote:
                 waited = time.monotonic() - started
                 if code not in RETRYABLE:
                     raise OSError(_errno_of(exc), exc.details()) from exc
-                self._stop_if_killed()
+                self.stop_if_killed()
                 if self._io_timeout and waited >= self._io_timeout:
                     log.error("%s: gave up after %.0fs: %s", what, waited, code.name)
                     raise OSError(
@@ -233,7 +234,7 @@ class Remote:
                 return call.result(timeout=KILLED_CHECK_SECONDS)
             except grpc.FutureTimeoutError:
                 try:
-                    self._stop_if_killed()
+                    self.stop_if_killed()
                 except InterruptedError:
                     call.cancel()
                     raise

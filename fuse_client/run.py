@@ -80,6 +80,7 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
         )
     finally:
         mounts.forget(mountpoint)
+        locks.close()
         # Every file is closed by now: no orphan of this mount needs the session.
         session.close()
         channel.close()

@@ -193,3 +193,46 @@ def test_a_signal_ends_a_lock_wait_while_the_server_is_away(tmp_path: Path) -> N
         with open(target, "rb+") as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# Holds a record lock and a flock on its file until it is killed.
+_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+fcntl.flock(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_lock_holder_killed_while_the_server_is_away_dies_and_its_locks_go(
+    tmp_path: Path,
+) -> None:
+    """The unlock a dying holder's files send as they close does not keep it
+    from dying; the mount sends it once the server is back."""
+    with private_mount(tmp_path / "server", "data", "1Gi") as mount:
+        target = mount.path / "f"
+        target.write_bytes(b"")
+        holder = subprocess.Popen([sys.executable, "-c", _HOLDER, target], stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+            mount.server.stop()
+            holder.kill()
+            try:
+                assert holder.wait(timeout=10) == -signal.SIGKILL
+            except subprocess.TimeoutExpired:
+                pytest.fail("a lock holder killed while the server is away still waits")
+        finally:
+            mount.server.start()
+            holder.wait(timeout=60)
+        with open(target, "rb+") as f:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, "the dead holder's locks stay"
+                    time.sleep(0.2)
