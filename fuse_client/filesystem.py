@@ -513,6 +513,8 @@ class NetvolFS:
         """Our own write or truncate is stored: the caches follow its version."""
         attr = stored.attr
         known = self.data.version(attr.ino)
+        if known is not None and attr.data_version < known:
+            return  # answered after a later store: what we follow includes it
         jumped = known is not None and attr.data_version != known + 1
         if jumped:
             self.data.forget(attr.ino)  # someone else wrote in between

@@ -1,16 +1,20 @@
-"""What NetvolFS does with buffered writes when a store fails, at unmount, and
-when files of one inode open and close around each other: against a real
-server, without FUSE, with a Remote that fails the stores it is told to."""
+"""What NetvolFS does with buffered writes when a store fails, at unmount, when
+files of one inode open and close around each other, and when stores finish
+out of order: against a real server, without FUSE, with Remotes that fail or
+delay the stores they are told to."""
 
 import errno
+import itertools
 import os
 import stat
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import grpc
 import pytest
 
+from fuse_client import writeback
 from fuse_client.filesystem import NetvolFS
 from fuse_client.remote import Remote
 from fuse_client.writeback import Buffer
@@ -202,3 +206,59 @@ def test_pages_are_not_kept_over_another_nodes_write(fs: NetvolFS, volume: Volum
     assert not keep
     assert fs.read(again, 8, 0) == b"BBBBCCCC"
     fs.release(again)
+
+
+class LateFirstAnswer(Remote):
+    """The first store commits first, but its answer comes back only once the
+    second store's is taken in: two stores of disjoint ranges under way at once."""
+
+    fs: NetvolFS | None = None
+    reads_at_start = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stores = itertools.count()
+        self._first_committed = threading.Event()
+
+    def write(self, ino: int, extents: Iterable[tuple[int, Buffer]]) -> pb.Attr:
+        first = next(self._stores) == 0
+        if not first:
+            self._first_committed.wait(10)
+        attr = super().write(ino, extents)
+        if first:
+            self._first_committed.set()
+            assert self.fs is not None
+            for _ in range(1000):
+                if self.fs.data.version(ino) == attr.data_version + 1:
+                    break
+                threading.Event().wait(0.01)
+        return attr
+
+    def read(self, ino: int, offset: int, length: int) -> tuple[pb.Attr, bytes]:
+        if offset == 0:
+            self.reads_at_start += 1
+        return super().read(ino, offset, length)
+
+
+def test_a_store_answered_late_leaves_the_cache_at_the_newest_version(
+    volume: Volume, channel: grpc.Channel
+) -> None:
+    """Reads through a file open across the stores are cached afterwards, as
+    after stores that finish in order."""
+    remote = LateFirstAnswer(channel, volume.id, io_timeout=10)
+    fs = netvol_fs(channel, remote, volume.root, attr_ttl=0.3)
+    remote.fs = fs
+    try:
+        fh = create(fs, "/f")
+        reader = fs.open("/f", os.O_RDONLY)[0]
+        half = b"a" * writeback.FLUSH_BYTES, b"b" * writeback.FLUSH_BYTES
+        fs.write(fh, half[0], 0)  # each half fills the buffer: a store of its own
+        fs.write(fh, half[1], len(half[0]))
+        fs.fsync(fh)
+        for _ in range(2):
+            assert fs.read(reader, 4096, 0) == b"a" * 4096
+        assert remote.reads_at_start == 1
+        fs.release(reader)
+        fs.release(fh)
+    finally:
+        fs.close()
