@@ -447,6 +447,16 @@ class DataCache:
                 self._drop(ino)
                 self._versions[ino] = version
 
+    def advance(self, ino: int, version: int) -> int | None:
+        """Follow `version` unless a newer one is followed already (as
+        set_version does); the version followed before, None if none."""
+        with self._lock:
+            known = self._versions.get(ino)
+            if known is None or version > known:
+                self._drop(ino)
+                self._versions[ino] = version
+            return known
+
     def forget(self, ino: int) -> None:
         with self._lock:
             self._drop(ino)

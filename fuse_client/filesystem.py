@@ -512,13 +512,10 @@ class NetvolFS:
     def _stored(self, stored: Stored) -> None:
         """Our own write or truncate is stored: the caches follow its version."""
         attr = stored.attr
-        known = self.data.version(attr.ino)
-        if known is not None and attr.data_version < known:
-            return  # answered after a later store: what we follow includes it
-        jumped = known is not None and attr.data_version != known + 1
-        if jumped:
-            self.data.forget(attr.ino)  # someone else wrote in between
-        self.data.set_version(attr.ino, attr.data_version)
+        known = self.data.advance(attr.ino, attr.data_version)
+        # Answered after a later store: the caches follow a version that has it.
+        late = known is not None and attr.data_version < known
+        jumped = known is not None and attr.data_version > known + 1  # someone else wrote
         cached = self.meta.attr(attr.ino)
         if cached is None or cached.data_version <= attr.data_version:
             self.meta.put_attr(attr)  # stores finishing out of order: keep the newest
@@ -527,9 +524,11 @@ class NetvolFS:
         # between); the other names are not.
         current = stored.through if len(stored.through) == 1 and not jumped else frozenset()
         self._aliases.changed(attr.ino, *current)
+        if late:
+            return
         for handle in list(self._open.values()):
             if handle.ino == attr.ino:
-                handle.version = attr.data_version
+                handle.version = max(handle.version, attr.data_version)
                 if handle.path in current:
                     self._note_page_cache(handle.path, attr)
 

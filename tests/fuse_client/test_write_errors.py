@@ -8,7 +8,7 @@ import itertools
 import os
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -208,15 +208,15 @@ def test_pages_are_not_kept_over_another_nodes_write(fs: NetvolFS, volume: Volum
     fs.release(again)
 
 
-class LateFirstAnswer(Remote):
-    """The first store commits first, but its answer comes back only once the
-    second store's is taken in: two stores of disjoint ranges under way at once."""
+class FirstAnswerLate(Remote):
+    """The first store commits first, but its answer comes back only after
+    `meanwhile()` has run; later stores commit after it."""
 
-    fs: NetvolFS | None = None
     reads_at_start = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.meanwhile: Callable[[pb.Attr], None] = lambda attr: None
         self._stores = itertools.count()
         self._first_committed = threading.Event()
 
@@ -227,11 +227,7 @@ class LateFirstAnswer(Remote):
         attr = super().write(ino, extents)
         if first:
             self._first_committed.set()
-            assert self.fs is not None
-            for _ in range(1000):
-                if self.fs.data.version(ino) == attr.data_version + 1:
-                    break
-                threading.Event().wait(0.01)
+            self.meanwhile(attr)
         return attr
 
     def read(self, ino: int, offset: int, length: int) -> tuple[pb.Attr, bytes]:
@@ -240,14 +236,25 @@ class LateFirstAnswer(Remote):
         return super().read(ino, offset, length)
 
 
+@pytest.fixture
+def late(volume: Volume, channel: grpc.Channel) -> FirstAnswerLate:
+    return FirstAnswerLate(channel, volume.id, io_timeout=10)
+
+
 def test_a_store_answered_late_leaves_the_cache_at_the_newest_version(
-    volume: Volume, channel: grpc.Channel
+    volume: Volume, channel: grpc.Channel, late: FirstAnswerLate
 ) -> None:
-    """Reads through a file open across the stores are cached afterwards, as
-    after stores that finish in order."""
-    remote = LateFirstAnswer(channel, volume.id, io_timeout=10)
-    fs = netvol_fs(channel, remote, volume.root, attr_ttl=0.3)
-    remote.fs = fs
+    """Two stores of disjoint ranges under way at once, answered out of order:
+    reads through a file open across them are cached afterwards."""
+    fs = netvol_fs(channel, late, volume.root, attr_ttl=0.3)
+
+    def until_the_second_is_taken_in(attr: pb.Attr) -> None:
+        for _ in range(1000):
+            if fs.data.version(attr.ino) == attr.data_version + 1:
+                return
+            threading.Event().wait(0.01)
+
+    late.meanwhile = until_the_second_is_taken_in
     try:
         fh = create(fs, "/f")
         reader = fs.open("/f", os.O_RDONLY)[0]
@@ -257,8 +264,41 @@ def test_a_store_answered_late_leaves_the_cache_at_the_newest_version(
         fs.fsync(fh)
         for _ in range(2):
             assert fs.read(reader, 4096, 0) == b"a" * 4096
-        assert remote.reads_at_start == 1
+        assert late.reads_at_start == 1
         fs.release(reader)
+        fs.release(fh)
+    finally:
+        fs.close()
+
+
+def test_a_store_answered_after_a_newer_open_still_drops_the_other_names_pages(
+    volume: Volume, channel: grpc.Channel, late: FirstAnswerLate
+) -> None:
+    """Our store commits, another node writes, a local open sees that, and only
+    then our answer comes: the other name's pages still lack our write."""
+    dropped: list[str] = []
+    fs = netvol_fs(channel, late, volume.root, attr_ttl=0.3, invalidate_path=dropped.append)
+
+    opened: list[int] = []
+
+    def another_node_writes_and_we_open(attr: pb.Attr) -> None:
+        volume.write(attr.ino, 0, b"B")
+        dropped.clear()
+        opened.append(fs.open("/x", os.O_RDONLY)[0])  # (a release would flush: wait for us)
+
+    try:
+        fh = create(fs, "/x")
+        fs.link("/x", "/y")
+        fs.getattr("/y", None)
+        late.meanwhile = another_node_writes_and_we_open
+        fs.write(fh, b"o" * writeback.FLUSH_BYTES, 0)  # stored in the background
+        for _ in range(1000):  # (an open waits for a flush under way: no flush yet)
+            if opened:
+                break
+            threading.Event().wait(0.01)
+        fs.flush(fh)
+        assert dropped == ["/y"]
+        fs.release(opened[0])
         fs.release(fh)
     finally:
         fs.close()
