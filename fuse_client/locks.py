@@ -16,11 +16,14 @@ first orphan, see fuse_client.orphans) and renewed by a heartbeat; if the
 lease runs out all the same (the mount was cut off for longer), the server
 has dropped the locks: that is logged, and the next lock opens a new session.
 
-An unlock does not keep a killed process from dying while the server is away:
-it is sent in the background once the server is back, and before any later
-call of the same owner (the kernel may give a new process the owner id).
+Unlocks are sent from threads of their own, so that an unlock does not keep a
+killed process from dying while the server is away: the process stops waiting,
+and its unlock lands once the server is back. An owner's unlocks land in order
+and before its next lock (the kernel may give a dead process's owner id to a
+new one), and are never cancelled, lest one land after that lock.
 """
 
+import concurrent.futures
 import contextlib
 import errno
 import fcntl
@@ -29,12 +32,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from fuse_client.remote import KILLED_CHECK_SECONDS, Remote
+from fuse_client.remote import Remote
 from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.periodic import Periodic
@@ -50,8 +54,9 @@ LIVE_BATCH = 500
 # How often a waiting lock looks whether its process got a signal.
 INTERRUPT_CHECK_SECONDS = 0.05
 CLOSE_SECONDS = 5.0
-# How often unlocks left by killed processes are tried again, and for how long.
-FINISH_SECONDS = 1.0
+# Threads sending unlocks; how soon one tries again after --io-timeout gave up.
+UNLOCKERS = 8
+UNLOCK_RETRY_SECONDS = 1.0
 # Lock calls of one owner run one at a time; owners share this many mutexes.
 STRIPES = 64
 # A waiting lock holds one of libfuse's worker threads. The mount keeps threads
@@ -259,19 +264,19 @@ class Locks:
         self._interrupted = interrupted
         # (kind, owner) pairs that may hold locks on the server.
         self._held: set[tuple[int, int]] = set()
-        # Unlocks of killed processes the server has yet to hear, per owner, in order.
-        self._unsent: dict[tuple[int, int], list[tuple[int, pb.Lock]]] = {}
-        self._unsent_mutex = threading.Lock()  # the stripe may be out of reach
-        self._sender: Periodic | None = None
-        self._sender_mutex = threading.Lock()
+        # Per owner, its latest unlock under way (each waits for the one before).
+        self._unlocking: dict[tuple[int, int], Future[None]] = {}
+        self._unlocking_mutex = threading.Lock()
+        self._unlockers = ThreadPoolExecutor(UNLOCKERS, thread_name_prefix="unlock")
+        self._closing = threading.Event()
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
         self._waiters = threading.BoundedSemaphore(MAX_WAITERS)
 
     def close(self) -> None:
-        """Stop sending unlocks: the session's end drops what is left."""
-        with self._sender_mutex:
-            if self._sender is not None:
-                self._sender.stop()
+        """Give up the unlocks still waiting for the server: the session's end drops
+        their locks (or its lease running out, if the server is still away)."""
+        self._closing.set()
+        self._unlockers.shutdown(wait=True, cancel_futures=True)
 
     def fcntl(self, fh: int, owner: int, cmd: int, record: Record) -> Record | None:
         """F_SETLK, F_SETLKW or F_GETLK; F_GETLK answers with a Record."""
@@ -295,21 +300,12 @@ class Locks:
         """The last close of an open file that used flock."""
         self._release(fh, pb.Lock(kind=FLOCK, owner=owner))
 
-    @contextlib.contextmanager
-    def _owner(self, key: tuple[int, int]) -> Iterator[None]:
+    def _owner(self, key: tuple[int, int]) -> contextlib.AbstractContextManager[None]:
         """The owner's calls run one at a time; a killed caller stops waiting its turn."""
-        stripe = self._stripes[hash(key) % STRIPES]
-        while not stripe.acquire(timeout=KILLED_CHECK_SECONDS):
-            self._remote.stop_if_killed()
-        try:
-            yield
-        finally:
-            stripe.release()
+        return self._remote.hold(self._stripes[hash(key) % STRIPES])
 
     def _forget_all(self) -> None:
         self._held.clear()
-        with self._unsent_mutex:
-            self._unsent.clear()
 
     def _take(self, fh: int, lock: pb.Lock, wait: bool) -> None:
         ino = self._ino_of(fh)
@@ -339,8 +335,11 @@ class Locks:
 
     def _try(self, ino: int, lock: pb.Lock) -> bool:
         key = (lock.kind, lock.owner)
+        with self._unlocking_mutex:
+            unlocking = self._unlocking.get(key)
+        if unlocking is not None:
+            self._remote.wait(unlocking, bounded=True)
         with self._owner(key):
-            self._send_unlocks(key)
             held_before = key in self._held
             # Before asking: if the answer is lost, the lock may be granted all the same.
             self._held.add(key)
@@ -371,57 +370,54 @@ class Locks:
         key = (lock.kind, lock.owner)
         if key not in self._held or not self._session.known:
             return  # the common close: this owner never locked anything
-        with self._unsent_mutex:
-            self._unsent.setdefault(key, []).append((self._ino_of(fh), lock))
+        ino = self._ino_of(fh)
+        with self._unlocking_mutex:
+            before = self._unlocking.get(key)
+            unlock = self._unlockers.submit(self._unlock, key, ino, lock, before)
+            self._unlocking[key] = unlock
+        unlock.add_done_callback(functools.partial(self._unlocked, key))
         try:
-            with self._owner(key):
-                self._send_unlocks(key)
+            self._remote.wait(unlock, bounded=True)
         except InterruptedError:
-            self._send_later()  # the process dies now; its unlock waits for the server
+            return  # the process dies now; its unlock lands once the server is back
+        unlock.result()
 
-    def _send_unlocks(self, key: tuple[int, int]) -> None:
-        """Send the owner's unsent unlocks, oldest first (its stripe held)."""
-        while True:
-            with self._unsent_mutex:
-                unsent = self._unsent.get(key)
-                if not unsent:
-                    self._unsent.pop(key, None)
+    def _unlocked(self, key: tuple[int, int], unlock: "Future[None]") -> None:
+        with self._unlocking_mutex:
+            if self._unlocking.get(key) is unlock:
+                del self._unlocking[key]
+
+    def _unlock(
+        self, key: tuple[int, int], ino: int, lock: pb.Lock, before: "Future[None] | None"
+    ) -> None:
+        """Send one unlock until it lands, after the owner's one `before`."""
+        if before is not None:
+            concurrent.futures.wait([before])
+        with self._remote.giving_up_when(self._closing.is_set):
+            while True:
+                try:
+                    with self._owner(key):
+                        self._send_unlock(key, ino, lock)
                     return
-                ino, lock = unsent[0]
-            session_id = self._session.known
-            try:
-                # No session: the server dropped its locks already.
-                more = bool(session_id) and self._remote.release(session_id, ino, lock)
-            except FileNotFoundError:
-                more = True  # that file's locks went with it; others may be held
-            if not more:
-                self._held.discard(key)
-            with self._unsent_mutex:
-                unsent.pop(0)
+                except InterruptedError:
+                    return  # unmounting
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        log.error("the server refused an unlock: %s", exc)
+                        raise
+                # --io-timeout gave up on the server: nobody else will send it.
+                if self._closing.wait(UNLOCK_RETRY_SECONDS):
+                    return
 
-    def _send_later(self) -> None:
-        with self._sender_mutex:
-            if self._sender is None:
-                self._sender = Periodic("lock-unlocks", FINISH_SECONDS, self._send_unsent)
-                self._sender.start()
-
-    def _send_unsent(self) -> None:
-        deadline = time.monotonic() + FINISH_SECONDS
-        for key in list(self._unsent):
-            try:
-                with (
-                    self._remote.giving_up_when(lambda: time.monotonic() > deadline),
-                    self._owner(key),
-                ):
-                    self._send_unlocks(key)
-            except InterruptedError:
-                return  # the server is still away, or the owner is busy: next round
-            except OSError as exc:
-                if exc.errno == errno.EIO:
-                    return  # --io-timeout gave up on the server: next round
-                log.error("cannot send the unlock of a killed process, dropped: %s", exc)
-                with self._unsent_mutex:
-                    self._unsent.pop(key, None)
+    def _send_unlock(self, key: tuple[int, int], ino: int, lock: pb.Lock) -> None:
+        session_id = self._session.known
+        try:
+            # No session: the server dropped its locks already.
+            more = bool(session_id) and self._remote.release(session_id, ino, lock)
+        except FileNotFoundError:
+            more = True  # that file's locks went with it; others may be held
+        if not more:
+            self._held.discard(key)
 
     def _test(self, fh: int, lock: pb.Lock) -> Record:
         found = self._remote.test(self._session.known, self._ino_of(fh), lock)

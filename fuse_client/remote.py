@@ -27,6 +27,7 @@ carry data that was not stored yet.
 """
 
 import concurrent.futures
+import contextlib
 import errno
 import logging
 import threading
@@ -175,11 +176,27 @@ class Remote:
         if self._killed():
             raise OSError(errno.EINTR, "the calling process was killed")
 
-    def wait(self, work: "concurrent.futures.Future[Any]") -> None:
+    def wait(self, work: "concurrent.futures.Future[Any]", *, bounded: bool = False) -> None:
         """Return once `work` (which other callers may share) is done; EINTR if
-        the caller is killed first, and the work goes on."""
+        the caller is killed first, and the work goes on. `bounded`: EIO once
+        --io-timeout is up, for work that itself waits for the server unbounded."""
+        started = time.monotonic()
         while not concurrent.futures.wait([work], timeout=KILLED_CHECK_SECONDS).done:
             self.stop_if_killed()
+            waited = time.monotonic() - started
+            if bounded and self._io_timeout and waited >= self._io_timeout:
+                raise OSError(errno.EIO, f"storage server unreachable for {waited:.0f}s")
+
+    @contextlib.contextmanager
+    def hold(self, lock: threading.Lock) -> Iterator[None]:
+        """`lock`, whose holder may wait for the server: a killed caller stops
+        waiting for it (EINTR)."""
+        while not lock.acquire(timeout=KILLED_CHECK_SECONDS):
+            self.stop_if_killed()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _call(
         self,

@@ -1,11 +1,16 @@
-"""The unlocks of processes killed while the server is away: sent once it is
-back, and before anything else the same lock owner asks for."""
+"""Unlocks sent from threads of their own: a process killed while the server is
+away stops waiting for its unlock, which lands once the server is back, in
+order, and before anything else the same lock owner asks for."""
 
+import contextlib
+import errno
 import fcntl
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Iterator
+from typing import cast
+
+import pytest
 
 from fuse_client import locks
 from fuse_client.locks import LockRemote, Locks, LockSession, Record
@@ -17,14 +22,23 @@ OWNER = 42
 
 class AwayServer(LockRemote):
     """Lock calls as the mount makes them; while `away`, a call waits as for an
-    unreachable server, and ends as it would: at once for a caller being killed
-    (any but one giving up otherwise), else when it gives up."""
+    unreachable server, until its caller is killed (see `dying`) or gives up."""
 
-    def __init__(self) -> None:  # no channel: nothing is sent
+    def __init__(self, io_timeout: float = 0) -> None:  # no channel: nothing is sent
         self._waits = threading.local()
-        self._killed = lambda: getattr(self._waits, "interrupted", None) is None
+        self._io_timeout = io_timeout
+        self._killed = lambda: getattr(self._waits, "dying", False)
         self.away = threading.Event()
         self.calls: list[tuple[str, int, int, int]] = []
+
+    @contextlib.contextmanager
+    def dying(self) -> Iterator[None]:
+        """This thread's calls meanwhile are those of a process being killed."""
+        self._waits.dying = True
+        try:
+            yield
+        finally:
+            self._waits.dying = False
 
     def _reach(self) -> None:
         while self.away.is_set():
@@ -52,13 +66,26 @@ class Session:
         pass
 
 
+@pytest.fixture
+def server() -> AwayServer:
+    return AwayServer()
+
+
 def _locks(server: AwayServer) -> Locks:
     return Locks(
-        server,
-        cast(LockSession, Session()),
-        ino_of=lambda fh: INO,
-        interrupted=lambda: False,
+        server, cast(LockSession, Session()), ino_of=lambda fh: INO, interrupted=lambda: False
     )
+
+
+@pytest.fixture
+def mount_locks(server: AwayServer) -> Iterator[Locks]:
+    made = _locks(server)
+    yield made
+    made.close()
+
+
+def _set(mount_locks: Locks, kind: int, start: int, length: int) -> None:
+    mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, Record(kind, start, length, pid=1))
 
 
 def _wait_for_calls(server: AwayServer, count: int) -> None:
@@ -67,55 +94,46 @@ def _wait_for_calls(server: AwayServer, count: int) -> None:
         time.sleep(0.01)
 
 
-def _record(kind: int, start: int, length: int) -> Record:
-    return Record(kind, start, length, pid=1)
-
-
-def test_a_killed_holders_unlock_returns_and_is_sent_once_the_server_is_back(
-    monkeypatch: Any,
+def test_a_killed_holders_unlock_returns_and_lands_once_the_server_is_back(
+    server: AwayServer, mount_locks: Locks
 ) -> None:
-    monkeypatch.setattr(locks, "FINISH_SECONDS", 0.05)
-    server = AwayServer()
-    mount_locks = _locks(server)
-    try:
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_WRLCK, 0, 10))
-        server.away.set()
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_UNLCK, 0, 0))  # returns
-        time.sleep(0.2)
-        assert server.calls == [("acquire", INO, 0, 10)]  # not sent while away
-        server.away.clear()
-        _wait_for_calls(server, 2)
-        assert server.calls == [("acquire", INO, 0, 10), ("release", INO, 0, 0)]
-    finally:
-        mount_locks.close()
+    _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+    server.away.set()
+    with server.dying():
+        _set(mount_locks, fcntl.F_UNLCK, 0, 0)  # returns
+    time.sleep(0.2)
+    assert server.calls == [("acquire", INO, 0, 10)]  # not sent while away
+    server.away.clear()
+    _wait_for_calls(server, 2)
+    assert server.calls == [("acquire", INO, 0, 10), ("release", INO, 0, 0)]
 
 
-def test_the_owners_next_lock_waits_for_its_unsent_unlocks() -> None:
+def test_the_owners_next_lock_waits_for_its_unlocks_under_way(
+    server: AwayServer, mount_locks: Locks
+) -> None:
     # The kernel may reuse a dead process's owner id: the old unlock must not
     # land after, and drop, the new process's lock.
-    server = AwayServer()
-    mount_locks = _locks(server)
-    try:
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_WRLCK, 0, 10))
-        server.away.set()
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_UNLCK, 0, 0))
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_UNLCK, 20, 5))
-        server.away.clear()
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_RDLCK, 0, 3))
-        assert server.calls == [
-            ("acquire", INO, 0, 10),
-            ("release", INO, 0, 0),
-            ("release", INO, 20, 5),
-            ("acquire", INO, 0, 3),
-        ]
-    finally:
-        mount_locks.close()
+    _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+    server.away.set()
+    with server.dying():
+        _set(mount_locks, fcntl.F_UNLCK, 0, 0)
+        _set(mount_locks, fcntl.F_UNLCK, 20, 5)
+    later = threading.Thread(target=_set, args=(mount_locks, fcntl.F_RDLCK, 0, 3))
+    later.start()
+    time.sleep(0.2)
+    server.away.clear()
+    later.join()
+    assert server.calls == [
+        ("acquire", INO, 0, 10),
+        ("release", INO, 0, 0),
+        ("release", INO, 20, 5),
+        ("acquire", INO, 0, 3),
+    ]
 
 
-def test_an_unlock_killed_while_waiting_its_turn_is_still_sent(monkeypatch: Any) -> None:
-    monkeypatch.setattr(locks, "FINISH_SECONDS", 0.05)
-    server = AwayServer()
-    mount_locks = _locks(server)
+def test_an_unlock_killed_while_waiting_its_turn_still_lands(
+    server: AwayServer, mount_locks: Locks
+) -> None:
     taken, done = threading.Event(), threading.Event()
 
     def busy_owner() -> None:  # another call of the owner, under way
@@ -123,14 +141,28 @@ def test_an_unlock_killed_while_waiting_its_turn_is_still_sent(monkeypatch: Any)
             taken.set()
             done.wait()
 
+    _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+    busy = threading.Thread(target=busy_owner)
+    busy.start()
+    taken.wait()
+    with server.dying():
+        _set(mount_locks, fcntl.F_UNLCK, 0, 0)  # returns
+    done.set()
+    busy.join()
+    _wait_for_calls(server, 2)
+    assert server.calls == [("acquire", INO, 0, 10), ("release", INO, 0, 0)]
+
+
+def test_an_unlock_past_the_io_timeout_fails_and_still_lands() -> None:
+    server = AwayServer(io_timeout=0.3)
+    mount_locks = _locks(server)
     try:
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_WRLCK, 0, 10))
-        busy = threading.Thread(target=busy_owner)
-        busy.start()
-        taken.wait()
-        mount_locks.fcntl(1, OWNER, fcntl.F_SETLK, _record(fcntl.F_UNLCK, 0, 0))  # returns
-        done.set()
-        busy.join()
+        _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+        server.away.set()
+        with pytest.raises(OSError) as failed:
+            _set(mount_locks, fcntl.F_UNLCK, 0, 0)
+        assert failed.value.errno == errno.EIO
+        server.away.clear()
         _wait_for_calls(server, 2)
         assert server.calls == [("acquire", INO, 0, 10), ("release", INO, 0, 0)]
     finally:
