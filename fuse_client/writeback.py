@@ -11,6 +11,9 @@ stored: that is what makes close and fsync durable. A failure of a background
 store is reported to every file open at the time, once, by its next write,
 flush or fsync (as Linux reports writeback errors), never dropped. A process
 killed while it waits for a store stops waiting; what it wrote is still stored.
+No lock is held while waiting for the server, so the file's other users (a
+stat, an open, another process's read behind a close that waits) are never
+held where a kill cannot end their wait.
 """
 
 import bisect
@@ -181,8 +184,9 @@ class FileWriter:
         with self._lock:
             self._tell(told)
             self._pending.add(offset, data, through)
-            if self._pending.nbytes >= FLUSH_BYTES or len(self._pending.items) >= FLUSH_EXTENTS:
-                self._dispatch()
+            full = self._pending.nbytes >= FLUSH_BYTES or len(self._pending.items) >= FLUSH_EXTENTS
+        if full:
+            self._send()
 
     def write_through(self, offset: int, data: bytes, through: str, told: Told) -> None:
         """Store `data` now, after what is buffered; its error is this call's."""
@@ -194,11 +198,10 @@ class FileWriter:
     def flush(self, told: Told | None = None) -> None:
         """Store all that is buffered and wait for it; then tell `told`'s file of
         failures it has not heard of (None: tell no one, they stay to be told)."""
+        for future in self._send():
+            self._remote.wait(future)
         with self._lock:
-            if self._pending.items:
-                self._dispatch()
-            while self._inflight:
-                self._wait_oldest()
+            self._reap()
             if told is not None:
                 self._tell(told)
 
@@ -207,28 +210,40 @@ class FileWriter:
             told.failures = self._failures
             raise self._error
 
-    def _wait_oldest(self) -> None:
-        """Wait for the oldest store; a killed caller stops waiting (EINTR) and
-        the store stays under way, for the next flush to wait for."""
-        future, _ = self._inflight[0]
-        self._remote.wait(future)
-        del self._inflight[0]
-        try:
-            future.result()
-        except OSError as exc:
-            self._failed(exc)
-        except Exception as exc:  # a bug must still fail the write, not lose it silently
-            self._failed(OSError(errno.EIO, f"storing data failed: {exc!r}"))
+    def _send(self) -> list[Future[pb.Attr]]:
+        """Start storing what is buffered, once fewer than MAX_INFLIGHT stores
+        are under way; the stores under way then. A killed caller stops
+        waiting (EINTR); what is buffered stays so, for the next flush."""
+        while True:
+            with self._lock:
+                self._reap()
+                if not self._pending.items or len(self._inflight) < MAX_INFLIGHT:
+                    if self._pending.items:
+                        self._dispatch()
+                    return [future for future, _ in self._inflight]
+                oldest = self._inflight[0][0]
+            self._remote.wait(oldest)
+
+    def _reap(self) -> None:
+        """Forget the stores that are done, keeping their failures to tell."""
+        under_way = []
+        for future, ranges in self._inflight:
+            if not future.done():
+                under_way.append((future, ranges))
+                continue
+            try:
+                future.result()
+            except OSError as exc:
+                self._failed(exc)
+            except Exception as exc:  # a bug must still fail the write, not lose it silently
+                self._failed(OSError(errno.EIO, f"storing data failed: {exc!r}"))
+        self._inflight = under_way
 
     def _failed(self, error: OSError) -> None:
         self._failures += 1
         self._error = error
 
     def _dispatch(self) -> None:
-        while self._inflight and self._inflight[0][0].done():
-            self._wait_oldest()
-        while len(self._inflight) >= MAX_INFLIGHT:
-            self._wait_oldest()  # the buffer stays pending if the caller is killed
         pending, self._pending = self._pending, _Extents()
         spans = _spans(pending.items)
         # Stores of disjoint ranges may commit in any order, so several run at

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fuse_client.remote import ATTEMPT_SECONDS
-from tests.harness.mount import private_mount
+from tests.harness.mount import Mount, private_mount
 
 
 def test_io_timeout_bounds_the_wait_and_the_mount_recovers(tmp_path: Path) -> None:
@@ -236,3 +236,69 @@ def test_a_lock_holder_killed_while_the_server_is_away_dies_and_its_locks_go(
                 except BlockingIOError:
                     assert time.monotonic() < deadline, "the dead holder's locks stay"
                     time.sleep(0.2)
+
+
+def _started(script: str, *args: object) -> "subprocess.Popen[bytes]":
+    """A process running `script` that has said it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    return process
+
+
+def _killed_behind(
+    mount: Mount, first: "subprocess.Popen[bytes]", second: "subprocess.Popen[bytes]", what: str
+) -> None:
+    """With the server away, `first` is told to go and waits for it, then
+    `second`, which waits behind it: killed, `second` dies. Then the server is
+    back, and `first` is done."""
+    try:
+        mount.server.stop()
+        for process in (first, second):
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            process.stdin.flush()
+            time.sleep(1.0)
+        assert first.poll() is None and second.poll() is None  # both wait
+        second.kill()
+        try:
+            assert second.wait(timeout=10) == -signal.SIGKILL
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{what} killed while it waited still waits")
+    finally:
+        mount.server.start()
+        for process in (first, second):
+            process.wait(timeout=60)
+    assert first.returncode == 0
+
+
+# Opens the file, for direct reads that go to the mount whatever the kernel
+# has cached, while the server is there; told to go, reads it.
+_READER = """
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+print("ready", flush=True)
+sys.stdin.readline()
+os.preadv(fd, [mmap.mmap(-1, 4096)], 0)
+"""
+
+
+def test_a_reader_of_a_file_whose_close_waits_for_the_server_can_be_killed(
+    tmp_path: Path,
+) -> None:
+    """A read first stores what the file has buffered, so it waits behind
+    another process's close that waits for the server: a kill ends that wait
+    too, and the closed file's bytes are kept."""
+    with private_mount(tmp_path / "server", "data", "1Gi") as mount:
+        target = mount.path / "f"
+        target.write_bytes(b"")
+        reader = _started(_READER, target)
+        closer = _started(_WAITER, target, target, "close")
+        _killed_behind(mount, closer, reader, "a reader behind a close")
+        mount.stop()
+        mount.start()
+        assert target.read_bytes() == b"w" * 100_000
+

@@ -123,3 +123,44 @@ def test_overlapping_stores_commit_in_write_order(
             model[offset : offset + len(data)] = data
         writer.flush()
     assert server.content == model
+
+
+class _HeldServer(_SlowServer):
+    """Holds every store until `go` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=0)
+        self.go = threading.Event()
+
+    def write(self, ino: int, extents: list[tuple[int, bytes]]) -> pb.Attr:
+        self.go.wait()
+        return super().write(ino, extents)
+
+
+def test_the_file_stays_usable_while_a_flush_waits_for_the_server() -> None:
+    server = _HeldServer()
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        writer = FileWriter(1, cast(Remote, server), executor, on_stored=lambda stored: None)
+        writer.write(0, b"a" * 10, "/f", Told())
+        flushing = threading.Thread(target=writer.flush)
+        flushing.start()
+        try:
+            time.sleep(0.2)  # the flush waits for its store now
+            assert flushing.is_alive()
+
+            # Another process's open, write and stat of the file do not wait for it.
+            def other_process() -> None:
+                writer.write(20, b"b" * 10, "/f", writer.told())
+                writer.dirty_end()
+
+            others = threading.Thread(target=other_process)
+            others.start()
+            others.join(timeout=10)
+            assert not others.is_alive()
+            assert writer.dirty_end() == 30
+        finally:
+            server.go.set()
+            flushing.join(timeout=10)
+        writer.flush()
+        assert not writer.dirty
+    assert server.content[:30] == b"a" * 10 + bytes(10) + b"b" * 10
