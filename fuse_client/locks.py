@@ -180,8 +180,9 @@ class LockSession:
         return self._id
 
     def current(self) -> str:
-        """The session's id, opening a session if there is none."""
-        with self._mutex:
+        """The session's id, opening a session if there is none; a killed caller
+        stops waiting for another's open (EINTR)."""
+        with self._remote.hold(self._mutex):
             if not self._id:
                 reply = self._remote.open_session(self._client)
                 self._id = reply.session_id

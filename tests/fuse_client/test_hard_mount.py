@@ -302,3 +302,27 @@ def test_a_reader_of_a_file_whose_close_waits_for_the_server_can_be_killed(
         mount.start()
         assert target.read_bytes() == b"w" * 100_000
 
+
+# Told to go, takes a record lock on its file.
+_TAKER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+print("ready", flush=True)
+sys.stdin.readline()
+fcntl.lockf(fd, fcntl.LOCK_EX)
+"""
+
+
+def test_a_locker_waiting_behind_the_opening_of_the_lock_session_can_be_killed(
+    tmp_path: Path,
+) -> None:
+    """The first lock of a mount opens its lock session, and other lockers wait
+    for that while the server is away: a kill ends their wait too."""
+    with private_mount(tmp_path / "server", "data", "1Gi") as mount:
+        for name in ("first", "second"):
+            (mount.path / name).write_bytes(b"")
+        first = _started(_TAKER, mount.path / "first")
+        second = _started(_TAKER, mount.path / "second")
+        _killed_behind(mount, first, second, "a locker behind the session's opening")
+        with open(mount.path / "second", "rb+") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
