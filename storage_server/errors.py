@@ -31,6 +31,10 @@ class FailedPrecondition(NetvolError):
     """The object is not in a state that allows the operation."""
 
 
+class Abandoned(NetvolError):
+    """The caller gave up on the call (cancelled it, or its deadline passed)."""
+
+
 class FsError(NetvolError):
     """A file system call failed with a POSIX errno (ENOENT, ENOTEMPTY, ENOSPC, ...)."""
 

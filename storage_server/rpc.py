@@ -28,6 +28,7 @@ STATUS = {
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Abandoned: grpc.StatusCode.CANCELLED,
 }
 
 # File system errors keep their errno in trailing metadata; the status code is

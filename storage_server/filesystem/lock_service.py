@@ -10,7 +10,7 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server import sessions
 from storage_server.db import Database
-from storage_server.errors import InvalidArgument
+from storage_server.errors import Abandoned, InvalidArgument
 from storage_server.filesystem import locks
 from storage_server.filesystem.locks import END, Holder, Kind, Span
 from storage_server.models import FileLock
@@ -35,6 +35,16 @@ def _end(start: int, length: int) -> int:
 
 def _span(lock: pb.Lock) -> Span:
     return Span(lock.start, _end(lock.start, lock.length), lock.exclusive)
+
+
+def _unless_abandoned(context: grpc.ServicerContext) -> None:
+    """Last in a lock change's transaction, which holds the file's inode: a call
+    its client gave up on (killed, or past its deadline and tried again) takes
+    no effect. The client's next call for that owner (an unlock, a retry) comes
+    after the cancel on the same connection, and waits for the inode, so an
+    abandoned call never lands after it."""
+    if not context.is_active():
+        raise Abandoned("the client gave up on this call")
 
 
 def _message(found: FileLock, session_id: str) -> pb.Lock:
@@ -87,12 +97,15 @@ class LockService(filesystem_pb2_grpc.LocksServicer):
     def AcquireLock(
         self, request: pb.AcquireLockRequest, context: grpc.ServicerContext
     ) -> pb.AcquireLockResponse:
-        conflict = self._conflict(
-            request,
-            lambda session, holder, span: locks.acquire(
+
+        def take(session: Session, holder: Holder, span: Span) -> FileLock | None:
+            found = locks.acquire(
                 session, request.volume_id, request.ino, holder, span, pid=request.lock.pid
-            ),
-        )
+            )
+            _unless_abandoned(context)
+            return found
+
+        conflict = self._conflict(request, take)
         return pb.AcquireLockResponse(granted=conflict is None, conflict=conflict)
 
     def ReleaseLock(
@@ -104,6 +117,7 @@ class LockService(filesystem_pb2_grpc.LocksServicer):
             more = locks.release(
                 session, request.volume_id, request.ino, holder, start=request.start, end=end
             )
+            _unless_abandoned(context)
         return pb.ReleaseLockResponse(owner_holds_more=more)
 
     def TestLock(

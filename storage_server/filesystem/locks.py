@@ -158,10 +158,11 @@ def release(
 ) -> bool:
     """Unlock [start, end) of the holder's locks on the file; say whether it
     still holds locks of this kind on any file."""
+    # The inode first, so that an acquire under way commits before this reads.
+    inodes.lock_found(session, volume_id, [ino])
     held, pid = _own(session, ino, holder)
     kept = without(held, start, end)
     if kept != held:
-        inodes.lock(session, volume_id, ino)
         _store(session, ino, holder, kept, pid)
     return bool(session.scalar(select(exists().where(*_mine(holder)))))
 

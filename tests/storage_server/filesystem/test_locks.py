@@ -18,6 +18,8 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server import sessions
 from storage_server.client import connect
+from storage_server.db import Database, make_engine
+from storage_server.filesystem import inodes
 from tests.harness.server import StorageServer
 from tests.harness.volume import Volume, errno_of
 
@@ -243,6 +245,35 @@ def test_deleting_a_file_drops_its_locks(locking: Locking) -> None:
     locking.vol.unlink("locked")
     assert a.release() is False
     assert errno_of(a.acquire) == errno.ENOENT
+
+
+def test_a_lock_call_its_client_gave_up_on_takes_no_effect(locking: Locking) -> None:
+    """A call the client cancelled (its process was killed) while the server
+    was slow to take it up must not land after what the client sends next."""
+    a, b = locking.session(), locking.session()
+    assert a.granted(0, 10)
+    request = pb.AcquireLockRequest(
+        volume_id=a.volume_id, session_id=a.session_id, ino=a.ino, lock=a.lock(20, 10)
+    )
+    release = pb.ReleaseLockRequest(
+        volume_id=a.volume_id, session_id=a.session_id, ino=a.ino, kind=RECORD, owner=a.owner
+    )
+    database = Database(make_engine(locking.vol.server.resolved_database_url))
+    try:
+        with database.write() as session:
+            inodes.lock(session, locking.vol.id, locking.ino)  # the server waits for it
+            acquiring = a.stub.AcquireLock.future(request)
+            releasing = a.stub.ReleaseLock.future(release)
+            time.sleep(0.5)
+            acquiring.cancel()
+            releasing.cancel()
+            time.sleep(0.5)  # the cancels reach the server
+    finally:
+        database.close()
+    time.sleep(2.0)  # the abandoned calls run (old code: and commit)
+    # a holds what it held before: neither abandoned call landed.
+    assert b.granted(20, 10)
+    assert not b.granted(0, 10)
 
 
 def test_bad_lock_requests_are_refused(locking: Locking) -> None:
