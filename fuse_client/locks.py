@@ -20,7 +20,10 @@ Unlocks are sent from threads of their own, so that an unlock does not keep a
 killed process from dying while the server is away: the process stops waiting,
 and its unlock lands once the server is back. An owner's unlocks land in order
 and before its next lock (the kernel may give a dead process's owner id to a
-new one), and are never cancelled, lest one land after that lock.
+new one), and are never cancelled, lest one land after that lock. A lock call
+its caller gave up on (killed, interrupted) is cancelled: the server then
+lets it take no effect, and if it was granted all the same (the answer came
+too late), an owner that held nothing lets the range go again.
 """
 
 import concurrent.futures
@@ -344,18 +347,29 @@ class Locks:
             held_before = key in self._held
             # Before asking: if the answer is lost, the lock may be granted all the same.
             self._held.add(key)
-            session_id = self._session.current()
             try:
-                reply = self._remote.acquire(session_id, ino, lock)
-            except OSError as exc:
-                if exc.errno != errno.ENOLCK:
-                    raise
-                self._session.lost(session_id)  # which forgot every holder
-                self._held.add(key)
-                reply = self._remote.acquire(self._session.current(), ino, lock)
+                reply = self._acquire(key, ino, lock)
+            except InterruptedError:
+                if not held_before:
+                    # The server may have granted it as the caller gave up. The
+                    # owner held nothing, so letting the range go drops only
+                    # that (as NFS does); an owner that held locks keeps them.
+                    self._queue_unlock(key, ino, lock)
+                raise
             if not reply.granted and not held_before:
                 self._held.discard(key)
             return reply.granted
+
+    def _acquire(self, key: tuple[int, int], ino: int, lock: pb.Lock) -> pb.AcquireLockResponse:
+        session_id = self._session.current()
+        try:
+            return self._remote.acquire(session_id, ino, lock)
+        except OSError as exc:
+            if exc.errno != errno.ENOLCK:
+                raise
+            self._session.lost(session_id)  # which forgot every holder
+            self._held.add(key)
+            return self._remote.acquire(self._session.current(), ino, lock)
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -371,17 +385,21 @@ class Locks:
         key = (lock.kind, lock.owner)
         if key not in self._held or not self._session.known:
             return  # the common close: this owner never locked anything
-        ino = self._ino_of(fh)
-        with self._unlocking_mutex:
-            before = self._unlocking.get(key)
-            unlock = self._unlockers.submit(self._unlock, key, ino, lock, before)
-            self._unlocking[key] = unlock
-        unlock.add_done_callback(functools.partial(self._unlocked, key))
+        unlock = self._queue_unlock(key, self._ino_of(fh), lock)
         try:
             self._remote.wait(unlock, bounded=True)
         except InterruptedError:
             return  # the process dies now; its unlock lands once the server is back
         unlock.result()
+
+    def _queue_unlock(self, key: tuple[int, int], ino: int, lock: pb.Lock) -> "Future[None]":
+        """Send the unlock from an unlock thread, after the owner's ones under way."""
+        with self._unlocking_mutex:
+            before = self._unlocking.get(key)
+            unlock = self._unlockers.submit(self._unlock, key, ino, lock, before)
+            self._unlocking[key] = unlock
+        unlock.add_done_callback(functools.partial(self._unlocked, key))
+        return unlock
 
     def _unlocked(self, key: tuple[int, int], unlock: "Future[None]") -> None:
         with self._unlocking_mutex:

@@ -167,3 +167,38 @@ def test_an_unlock_past_the_io_timeout_fails_and_still_lands() -> None:
         assert server.calls == [("acquire", INO, 0, 10), ("release", INO, 0, 0)]
     finally:
         mount_locks.close()
+
+
+class AnswerLost(AwayServer):
+    """Grants each lock, but a dying caller does not live to hear so."""
+
+    def acquire(self, session_id: str, ino: int, lock: pb.Lock) -> pb.AcquireLockResponse:
+        reply = super().acquire(session_id, ino, lock)
+        self.stop_if_killed()
+        return reply
+
+
+def test_a_lock_granted_as_its_caller_was_killed_is_let_go() -> None:
+    server = AnswerLost()
+    mount_locks = _locks(server)
+    try:
+        with server.dying(), pytest.raises(InterruptedError):
+            _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+        _wait_for_calls(server, 2)
+        assert server.calls == [("acquire", INO, 0, 10), ("release", INO, 0, 10)]
+    finally:
+        mount_locks.close()
+
+
+def test_an_owner_that_held_locks_keeps_them_when_a_further_lock_is_lost() -> None:
+    # An unlock of the range could drop a lock the owner held there before.
+    server = AnswerLost()
+    mount_locks = _locks(server)
+    try:
+        _set(mount_locks, fcntl.F_RDLCK, 0, 30)
+        with server.dying(), pytest.raises(InterruptedError):
+            _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+        time.sleep(0.2)
+        assert server.calls == [("acquire", INO, 0, 30), ("acquire", INO, 0, 10)]
+    finally:
+        mount_locks.close()
