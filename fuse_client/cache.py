@@ -440,16 +440,10 @@ class DataCache:
         with self._lock:
             return self._versions.get(ino)
 
-    def set_version(self, ino: int, version: int) -> None:
-        """Remember `version` as current; blocks of any other version are dropped."""
-        with self._lock:
-            if self._versions.get(ino) != version:
-                self._drop(ino)
-                self._versions[ino] = version
-
     def advance(self, ino: int, version: int) -> int | None:
-        """Follow `version` unless a newer one is followed already (as
-        set_version does); the version followed before, None if none."""
+        """Follow `version` unless a newer one is followed already (versions only
+        grow; blocks of another version are dropped); the version followed
+        before, None if none."""
         with self._lock:
             known = self._versions.get(ino)
             if known is None or version > known:

@@ -534,14 +534,15 @@ class NetvolFS:
 
     def _open_handle(self, path: str, attr: pb.Attr, writable: bool) -> tuple[int, bool]:
         """A handle for a freshly fetched `attr`; says whether kernel-cached pages still hold."""
-        self.data.set_version(attr.ino, attr.data_version)
+        # Our own store may have been taken in since `attr` was fetched.
+        version = max(attr.data_version, self.data.advance(attr.ino, attr.data_version) or 0)
         keep = self._page_cache.get(path) == (attr.ino, attr.data_version)
         self._note_page_cache(path, attr)
         fh = next(self._handles)
         with self._writers_lock:  # release() decides under it whether the writer goes
             writer = self._writers.get(attr.ino)
             told = writer.told() if writer is not None else Told()
-            self._open[fh] = OpenFile(attr.ino, path, attr.data_version, writable, told)
+            self._open[fh] = OpenFile(attr.ino, path, version, writable, told)
         return fh, keep
 
     def _note_page_cache(self, path: str, attr: pb.Attr) -> None:

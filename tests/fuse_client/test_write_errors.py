@@ -208,11 +208,26 @@ def test_pages_are_not_kept_over_another_nodes_write(fs: NetvolFS, volume: Volum
     fs.release(again)
 
 
-class FirstAnswerLate(Remote):
-    """The first store commits first, but its answer comes back only after
-    `meanwhile()` has run; later stores commit after it."""
+class CountsReads(Remote):
+    """Counts the reads of a file's first block."""
 
     reads_at_start = 0
+
+    def read(self, ino: int, offset: int, length: int) -> tuple[pb.Attr, bytes]:
+        if offset == 0:
+            self.reads_at_start += 1
+        return super().read(ino, offset, length)
+
+
+def read_twice_fetched_once(fs: NetvolFS, remote: CountsReads, fh: int, expected: bytes) -> None:
+    for _ in range(2):
+        assert fs.read(fh, len(expected), 0) == expected
+    assert remote.reads_at_start == 1
+
+
+class FirstAnswerLate(CountsReads):
+    """The first store commits first, but its answer comes back only after
+    `meanwhile()` has run; later stores commit after it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -229,11 +244,6 @@ class FirstAnswerLate(Remote):
             self._first_committed.set()
             self.meanwhile(attr)
         return attr
-
-    def read(self, ino: int, offset: int, length: int) -> tuple[pb.Attr, bytes]:
-        if offset == 0:
-            self.reads_at_start += 1
-        return super().read(ino, offset, length)
 
 
 @pytest.fixture
@@ -264,9 +274,7 @@ def test_a_store_answered_late_leaves_the_cache_at_the_newest_version(
         fs.write(fh, half[0], 0)  # each half fills the buffer: a store of its own
         fs.write(fh, half[1], len(half[0]))
         fs.fsync(fh)
-        for _ in range(2):
-            assert fs.read(reader, 4096, 0) == b"a" * 4096
-        assert late.reads_at_start == 1
+        read_twice_fetched_once(fs, late, reader, b"a" * 4096)
         fs.release(reader)
         fs.release(fh)
     finally:
@@ -301,6 +309,48 @@ def test_a_store_answered_after_a_newer_open_still_drops_the_other_names_pages(
         fs.flush(fh)
         assert dropped == ["/y"]
         fs.release(opened[0])
+        fs.release(fh)
+    finally:
+        fs.close()
+
+
+class GetattrLate(CountsReads):
+    """Runs `meanwhile()` once, after a getattr has its answer and before the
+    caller takes it in."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meanwhile: Callable[[], None] | None = None
+
+    def getattr(self, ino: int) -> pb.Attr:
+        attr = super().getattr(ino)
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return attr
+
+
+def test_an_open_answered_before_our_store_is_taken_in_reads_from_the_cache(
+    volume: Volume, channel: grpc.Channel
+) -> None:
+    """An open fetches the file's version; our store commits and is taken in
+    before the open is done: the open follows the newer version, so reads
+    through it are cached, not fetched twice each."""
+    late = GetattrLate(channel, volume.id, io_timeout=10)
+    fs = netvol_fs(channel, late, volume.root, attr_ttl=0.3)
+    try:
+        fh = create(fs, "/f")
+        fs.write(fh, b"a" * 4096, 0)
+        fs.fsync(fh)
+
+        def we_store() -> None:
+            fs.write(fh, b"b" * 4096, 0)
+            fs.fsync(fh)
+
+        late.meanwhile = we_store
+        reader = fs.open("/f", os.O_RDONLY)[0]
+        read_twice_fetched_once(fs, late, reader, b"b" * 4096)
+        fs.release(reader)
         fs.release(fh)
     finally:
         fs.close()
