@@ -116,14 +116,16 @@ class LockRemote(Remote):
         request = pb.RenewLockSessionRequest(volume_id=self.volume_id, session_id=session_id)
         return self._locks.RenewLockSession(request, timeout=timeout).renewed
 
-    def live_sessions(self, session_ids: list[str]) -> set[str]:
-        live: set[str] = set()
+    def claiming_sessions(self, session_ids: list[str]) -> set[str]:
+        """Those of the sessions that are live or lapsed within the orphan grace."""
+        claiming: set[str] = set()
         for at in range(0, len(session_ids), LIVE_BATCH):
             request = pb.LiveLockSessionsRequest(
                 volume_id=self.volume_id, session_ids=session_ids[at : at + LIVE_BATCH]
             )
-            live.update(self._unary(self._locks.LiveLockSessions, request).live)
-        return live
+            reply = self._unary(self._locks.LiveLockSessions, request)
+            claiming.update(reply.live, reply.lapsed)
+        return claiming
 
     def close_session(self, session_id: str, timeout: float) -> None:
         request = pb.CloseLockSessionRequest(volume_id=self.volume_id, session_id=session_id)
@@ -173,9 +175,10 @@ class LockSession:
         """Call `hook` whenever the server has dropped the session."""
         self._on_lost.append(hook)
 
-    def live(self, session_ids: list[str]) -> set[str]:
-        """Which of these sessions of the volume (this mount's or others') are live."""
-        return self._remote.live_sessions(session_ids)
+    def claiming(self, session_ids: list[str]) -> set[str]:
+        """Which of these sessions of the volume (this mount's or others') still
+        claim their orphans: live ones, and ones that lapsed within the grace."""
+        return self._remote.claiming_sessions(session_ids)
 
     @property
     def known(self) -> str:

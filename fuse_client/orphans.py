@@ -6,10 +6,12 @@ tells us, through its .fuse_hidden rename and unlink: see NetvolFS._hide).
 An orphan's name carries the mount's lock session (fuse_client.locks): while the
 session is live, the mount is, however long its files stay open. A mount that
 dies with orphans open leaves them behind, and a mount that starts later
-removes those whose session is no longer live. A mount that was cut off for
-longer than the lease gets a new session and renames its orphans to it; an
-orphan removed meanwhile is logged. Orphans named before sessions (an 8-digit
-mount id instead) are removed once older than ORPHAN_MAX_AGE_NS.
+removes those whose session is gone: closed, or lapsed (its lease ran out)
+longer than the server's orphan grace ago. A mount that was cut off for
+longer than the lease gets a new session and renames its orphans to it; one
+cut off for longer than the grace may have lost them, which it logs. Orphans
+named before sessions (an 8-digit mount id instead) are removed once older
+than ORPHAN_MAX_AGE_NS.
 """
 
 import errno
@@ -148,14 +150,14 @@ class Orphans:
         entries = list(self._remote.readdir(directory))
         owners = {e.name: m.group(1) for e in entries if (m := SESSION_NAME.fullmatch(e.name))}
         try:
-            live = self._session.live(sorted(set(owners.values()))) if owners else set()
+            claiming = self._session.claiming(sorted(set(owners.values()))) if owners else set()
         except OSError as exc:
             log.warning("cannot ask which mounts are live (%s): orphans are left", exc)
             return
         cutoff = time.time_ns() - ORPHAN_MAX_AGE_NS
         for entry in entries:
             owner = owners.get(entry.name)
-            kept = owner in live if owner else entry.attr.ctime_ns >= cutoff
+            kept = owner in claiming if owner else entry.attr.ctime_ns >= cutoff
             if kept:
                 continue
             try:

@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-lease-seconds", help="how long a silent mount keeps its locks (default 30)"
     )
+    parser.add_argument(
+        "--orphan-grace-seconds",
+        help="how long a silent mount's open unlinked files are kept after its locks go "
+        "(default 3600)",
+    )
     parser.add_argument("--log-level", help="debug, info, warning or error")
 
 

@@ -177,6 +177,22 @@ class LockSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class LapsedSession(Base):
+    """A session whose lease ran out: its locks are gone, but for the server's
+    orphan grace its mount may still come back for the files it had open
+    after their last name went (fuse_client.orphans)."""
+
+    __tablename__ = "lapsed_sessions"
+
+    id: Mapped[str] = mapped_column(String(SESSION_ID_CHARS), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), index=True
+    )
+    client: Mapped[str] = mapped_column(String(LOCK_CLIENT_MAX_CHARS))
+    # When the lease ran out.
+    lapsed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class FileLock(Base):
     """[range_start, range_end) of a file, locked by one owner of a session.
 

@@ -90,7 +90,9 @@ def start(settings: ServerSettings) -> Running:
             lambda: requests.expire(db, settings.request_ttl_seconds),
         ),
         Periodic(
-            "lock-session-expiry", settings.collect_interval_seconds, lambda: sessions.expire(db)
+            "lock-session-expiry",
+            settings.collect_interval_seconds,
+            lambda: sessions.expire(db, settings.orphan_grace_seconds),
         ),
     ]
 
@@ -108,7 +110,7 @@ def start(settings: ServerSettings) -> Running:
         FilesystemService(db, store, blobs, settings), server
     )
     filesystem_pb2_grpc.add_LocksServicer_to_server(
-        LockService(db, settings.lock_lease_seconds), server
+        LockService(db, settings.lock_lease_seconds, settings.orphan_grace_seconds), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

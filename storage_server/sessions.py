@@ -3,10 +3,15 @@
 A mount opens a session before its first lock and renews it well within the
 lease. A session whose lease ran out is gone with its locks: its mount died or
 was cut off, and the other nodes must not wait for it for ever. Expired
-sessions are deleted by the lock call that finds them (before it looks for
-conflicts, in the same transaction) and by a background job, and never come
-back: a lock granted over an expired session's lock means that session was
-deleted first.
+sessions are moved to the lapsed ones by the lock call that finds them (before
+it looks for conflicts, in the same transaction) and by a background job, and
+never come back: a lock granted over an expired session's lock means that
+session lapsed first.
+
+A lapsed session keeps one claim for the orphan grace: to the files its mount
+had open when their last name went (fuse_client.orphans). A mount that was only
+cut off finds them still there when it is back, and moves them to a new
+session; a dead mount's go once the grace is over.
 
 The server's clock decides. When a server starts, every session left gets at
 least one more lease, since no mount could renew while the server was down.
@@ -15,15 +20,14 @@ least one more lease, since no mount could renew while the server was down.
 import uuid
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage_server.db import Database
 from storage_server.errors import InvalidArgument
 from storage_server.filesystem.inodes import require_volume
-from storage_server.models import LOCK_CLIENT_MAX_CHARS, LockSession
+from storage_server.models import LOCK_CLIENT_MAX_CHARS, LapsedSession, LockSession
 
 
 def _now() -> datetime:
@@ -48,17 +52,33 @@ def open_session(db: Database, volume_id: str, client: str, lease_seconds: float
         return row.id
 
 
-def prune(session: Session, volume_id: str) -> None:
-    """Delete the volume's expired sessions; their locks go by ON DELETE CASCADE."""
-    session.execute(
-        delete(LockSession).where(
-            LockSession.volume_id == volume_id, LockSession.expires_at < _now()
+def _lapse(session: Session, *where: ColumnElement[bool]) -> int:
+    """Move the sessions (those `where` picks) whose lease ran out to the lapsed
+    ones; their locks go by ON DELETE CASCADE. Returns how many."""
+    rows = session.execute(
+        select(LockSession.id, LockSession.volume_id, LockSession.client, LockSession.expires_at)
+        .where(LockSession.expires_at < _now(), *where)
+        .with_for_update()
+    ).all()
+    if rows:
+        session.execute(
+            insert(LapsedSession),
+            [
+                {"id": id_, "volume_id": volume, "client": client, "lapsed_at": expired}
+                for id_, volume, client, expired in rows
+            ],
         )
-    )
+        session.execute(delete(LockSession).where(LockSession.id.in_([row.id for row in rows])))
+    return len(rows)
+
+
+def prune(session: Session, volume_id: str) -> None:
+    """Lapse the volume's expired sessions."""
+    _lapse(session, LockSession.volume_id == volume_id)
 
 
 def live(session: Session, volume_id: str, session_id: str) -> LockSession | None:
-    """The session, unless it is gone or expired (an expired one is deleted now)."""
+    """The session, unless it is gone or expired (an expired one lapses now)."""
     prune(session, volume_id)
     row = session.get(LockSession, session_id)
     return row if row is not None and row.volume_id == volume_id else None
@@ -68,20 +88,33 @@ def live(session: Session, volume_id: str, session_id: str) -> LockSession | Non
 LIVE_QUERY_MAX = 1000
 
 
-def live_among(db: Database, volume_id: str, session_ids: Collection[str]) -> list[str]:
-    """The ids among `session_ids` of the volume's sessions whose lease has not run out."""
+def claims(
+    db: Database, volume_id: str, session_ids: Collection[str], orphan_grace: float
+) -> tuple[list[str], list[str]]:
+    """Of `session_ids`, the volume's live sessions, and those that lapsed less
+    than `orphan_grace` seconds ago."""
     if len(session_ids) > LIVE_QUERY_MAX:
         raise InvalidArgument(f"ask about at most {LIVE_QUERY_MAX} sessions at a time")
+    now = _now()
+    since = now - timedelta(seconds=orphan_grace)
+    asked = set(session_ids)
+    mine = (LockSession.volume_id == volume_id, LockSession.id.in_(asked))
     with db.read() as session:
-        return list(
-            session.scalars(
-                select(LockSession.id).where(
-                    LockSession.volume_id == volume_id,
-                    LockSession.id.in_(set(session_ids)),
-                    LockSession.expires_at >= _now(),
-                )
+        live = session.scalars(select(LockSession.id).where(*mine, LockSession.expires_at >= now))
+        # Expired, but no lock call nor the background job has lapsed them yet.
+        expired = session.scalars(
+            select(LockSession.id).where(
+                *mine, LockSession.expires_at < now, LockSession.expires_at >= since
             )
         )
+        lapsed = session.scalars(
+            select(LapsedSession.id).where(
+                LapsedSession.volume_id == volume_id,
+                LapsedSession.id.in_(asked),
+                LapsedSession.lapsed_at >= since,
+            )
+        )
+        return list(live), [*expired, *lapsed]
 
 
 def renew(db: Database, volume_id: str, session_id: str, lease_seconds: float) -> bool:
@@ -95,19 +128,22 @@ def renew(db: Database, volume_id: str, session_id: str, lease_seconds: float) -
 
 
 def close(db: Database, volume_id: str, session_id: str) -> None:
+    """End the session (live or lapsed): its mount is done with its locks and orphans."""
     with db.write() as session:
-        session.execute(
-            delete(LockSession).where(
-                LockSession.id == session_id, LockSession.volume_id == volume_id
+        for table in (LockSession, LapsedSession):
+            session.execute(
+                delete(table).where(table.id == session_id, table.volume_id == volume_id)
             )
-        )
 
 
-def expire(db: Database) -> int:
-    """Delete every expired session, of all volumes; return how many."""
+def expire(db: Database, orphan_grace: float) -> int:
+    """Lapse every expired session, of all volumes, and forget those that lapsed
+    more than `orphan_grace` seconds ago; return how many lapsed now."""
+    since = _now() - timedelta(seconds=orphan_grace)
     with db.write() as session:
-        result = session.execute(delete(LockSession).where(LockSession.expires_at < _now()))
-        return cast(CursorResult[Any], result).rowcount
+        count = _lapse(session)
+        session.execute(delete(LapsedSession).where(LapsedSession.lapsed_at < since))
+        return count
 
 
 def grace(db: Database, lease_seconds: float) -> None:

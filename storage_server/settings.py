@@ -47,6 +47,10 @@ class ServerSettings:
     # A mount that does not renew its lock session for this long (dead, or cut
     # off) loses its advisory locks; it renews every quarter of this.
     lock_lease_seconds: float = 30.0
+    # A session whose lease ran out keeps its claim to its mount's orphans (files
+    # unlinked while open) this much longer, so that a mount that was only cut
+    # off finds them when it is back.
+    orphan_grace_seconds: float = 3600.0
     log_level: str = "INFO"
 
     @property

@@ -59,9 +59,10 @@ def _message(found: FileLock, session_id: str) -> pb.Lock:
 
 
 class LockService(filesystem_pb2_grpc.LocksServicer):
-    def __init__(self, db: Database, lease_seconds: float) -> None:
+    def __init__(self, db: Database, lease_seconds: float, orphan_grace_seconds: float) -> None:
         self._db = db
         self._lease = lease_seconds
+        self._orphan_grace = orphan_grace_seconds
 
     def OpenLockSession(
         self, request: pb.OpenLockSessionRequest, context: grpc.ServicerContext
@@ -84,8 +85,10 @@ class LockService(filesystem_pb2_grpc.LocksServicer):
     def LiveLockSessions(
         self, request: pb.LiveLockSessionsRequest, context: grpc.ServicerContext
     ) -> pb.LiveLockSessionsResponse:
-        live = sessions.live_among(self._db, request.volume_id, request.session_ids)
-        return pb.LiveLockSessionsResponse(live=live)
+        live, lapsed = sessions.claims(
+            self._db, request.volume_id, request.session_ids, self._orphan_grace
+        )
+        return pb.LiveLockSessionsResponse(live=live, lapsed=lapsed)
 
     def _conflict(self, request: LockRequest, find: Finder) -> pb.Lock | None:
         """The lock in the way that `find` finds (in one transaction), as a message."""

@@ -1,12 +1,13 @@
 """Files unlinked while open (orphans) across mounts: a mount that starts removes
 the orphans of mounts that are gone, and never those of a mount that still
-lives, however old they are."""
+lives, however old they are, nor those of one that was cut off for a while."""
 
 import errno
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,10 +21,11 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.client import connect
 from tests.harness.mount import Mount
-from tests.harness.server import StorageServer
+from tests.harness.server import StorageServer, short_sessions
 from tests.harness.volume import orphan_names
 
 LEASE = 1.0
+ORPHAN_GRACE = 4.0
 VOLUME = "orphans"
 # Far more than a heartbeat's round takes here.
 SETTLE_SECONDS = 10.0
@@ -56,7 +58,7 @@ class Mounts:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Mounts]:
-    server = StorageServer(tmp_path / "server", extra_args=("--lock-lease-seconds", str(LEASE)))
+    server = StorageServer(tmp_path / "server", extra_args=short_sessions(LEASE, ORPHAN_GRACE))
     made = Mounts(server)
     try:
         server.start()
@@ -102,7 +104,8 @@ def test_a_starting_mount_removes_the_orphans_of_dead_mounts_only(cluster: Mount
         with pytest.raises(OSError) as closing:
             os.close(left)  # the descriptor goes, but its mount is dead
         assert closing.value.errno == errno.ENOTCONN
-        time.sleep(2.5 * LEASE)  # the dead mount's session runs out; the living renews
+        # The dead mount's session runs out and its grace is over; the living renews.
+        time.sleep(LEASE + ORPHAN_GRACE + 1.0)
         (ours,) = [o for o in cluster.orphans() if o.startswith(f"{os.fstat(kept).st_ino}-")]
         cluster.mount("starting")
         assert cluster.orphans() == [ours]
@@ -136,3 +139,48 @@ def test_a_mount_whose_session_was_lost_keeps_its_orphans(cluster: Mounts) -> No
         assert os.pread(fd, 100, 0) == b"still needed"
     finally:
         os.close(fd)
+
+
+# Writes a file, keeps it open as its name goes, and reads it when told to.
+_HOLDER = """
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.write(b"still needed")
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.unlink(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+sys.stdout.buffer.write(os.pread(fd, 100, 0))
+"""
+
+
+def test_a_mount_cut_off_for_less_than_the_grace_keeps_its_orphans(cluster: Mounts) -> None:
+    cut_off = cluster.mount("cut-off")
+    # Held by a process of its own: this one starts processes while the mount
+    # is stopped, and a child closing an inherited descriptor of it would wait.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, cut_off.path / "kept"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        (before,) = cluster.orphans()
+        pid = cut_off.pid  # (finding it looks at the mount point)
+        os.kill(pid, signal.SIGSTOP)  # silent: its lease runs out
+        try:
+            time.sleep(2.5 * LEASE)
+            cluster.mount("starting")
+            assert cluster.orphans() == [before]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while cluster.orphans() == [before] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (after,) = cluster.orphans()  # moved to the mount's new session
+        assert _session_of(after) != _session_of(before)
+        assert holder.communicate(b"read\n", timeout=30)[0] == b"still needed"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(timeout=30)

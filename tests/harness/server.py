@@ -26,6 +26,12 @@ class CliResult:
         return json.loads(self.out)
 
 
+def short_sessions(lease: float, orphan_grace: float) -> tuple[str, ...]:
+    """Server flags: lock sessions lapse after `lease` seconds of silence and
+    are forgotten `orphan_grace` seconds later."""
+    return ("--lock-lease-seconds", str(lease), "--orphan-grace-seconds", str(orphan_grace))
+
+
 class StorageServer:
     """One `netvol-server` process on a free loopback port with its own data dir."""
 

@@ -1379,18 +1379,24 @@ class LiveLockSessionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LIVE_FIELD_NUMBER: _builtins.int
+    LAPSED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def live(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The live ones among the session ids asked about, in no particular order."""
+
+    @_builtins.property
+    def lapsed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Those among them that lapsed within the orphan grace."""
 
     def __init__(
         self,
         *,
         live: _abc.Iterable[_builtins.str] | None = ...,
+        lapsed: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["live", b"live"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lapsed", b"lapsed", "live", b"live"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1009,7 +1009,9 @@ class LocksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def LiveLockSessions(self, request, context):
-        """Which of the named sessions of the volume are live (open, lease not run out).
+        """Which of the named sessions of the volume are live (open, lease not run out),
+        and which lapsed (lease run out) less than the server's orphan grace ago:
+        their locks are gone, but their mounts may still come back for their orphans.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -316,7 +316,10 @@ class LocksStub:
     CloseLockSession: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.CloseLockSessionRequest, _filesystem_pb2.CloseLockSessionResponse]
     """Drops the session and its locks; closing a session that is gone succeeds."""
     LiveLockSessions: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.LiveLockSessionsRequest, _filesystem_pb2.LiveLockSessionsResponse]
-    """Which of the named sessions of the volume are live (open, lease not run out)."""
+    """Which of the named sessions of the volume are live (open, lease not run out),
+    and which lapsed (lease run out) less than the server's orphan grace ago:
+    their locks are gone, but their mounts may still come back for their orphans.
+    """
     AcquireLock: _grpc.UnaryUnaryMultiCallable[_filesystem_pb2.AcquireLockRequest, _filesystem_pb2.AcquireLockResponse]
     """Takes the lock unless another owner's lock conflicts. The owner's own locks
     of the same kind in the range are replaced, as fcntl and flock do. Fails
@@ -342,7 +345,10 @@ class LocksAsyncStub(LocksStub):
     CloseLockSession: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.CloseLockSessionRequest, _filesystem_pb2.CloseLockSessionResponse]  # type: ignore[assignment]
     """Drops the session and its locks; closing a session that is gone succeeds."""
     LiveLockSessions: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.LiveLockSessionsRequest, _filesystem_pb2.LiveLockSessionsResponse]  # type: ignore[assignment]
-    """Which of the named sessions of the volume are live (open, lease not run out)."""
+    """Which of the named sessions of the volume are live (open, lease not run out),
+    and which lapsed (lease run out) less than the server's orphan grace ago:
+    their locks are gone, but their mounts may still come back for their orphans.
+    """
     AcquireLock: _aio.UnaryUnaryMultiCallable[_filesystem_pb2.AcquireLockRequest, _filesystem_pb2.AcquireLockResponse]  # type: ignore[assignment]
     """Takes the lock unless another owner's lock conflicts. The owner's own locks
     of the same kind in the range are replaced, as fcntl and flock do. Fails
@@ -389,7 +395,10 @@ class LocksServicer(metaclass=_abc_1.ABCMeta):
         request: _filesystem_pb2.LiveLockSessionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_filesystem_pb2.LiveLockSessionsResponse, _abc.Awaitable[_filesystem_pb2.LiveLockSessionsResponse]]:
-        """Which of the named sessions of the volume are live (open, lease not run out)."""
+        """Which of the named sessions of the volume are live (open, lease not run out),
+        and which lapsed (lease run out) less than the server's orphan grace ago:
+        their locks are gone, but their mounts may still come back for their orphans.
+        """
 
     @_abc_1.abstractmethod
     def AcquireLock(

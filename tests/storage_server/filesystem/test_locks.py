@@ -20,13 +20,14 @@ from storage_server import sessions
 from storage_server.client import connect
 from storage_server.db import Database, make_engine
 from storage_server.filesystem import inodes
-from tests.harness.server import StorageServer
+from tests.harness.server import StorageServer, short_sessions
 from tests.harness.volume import Volume, errno_of
 
 RECORD = pb.LOCK_KIND_RECORD
 FLOCK = pb.LOCK_KIND_FLOCK
 TO_END = 0
 LEASE = 1.0
+ORPHAN_GRACE = 3.0
 
 
 @dataclass
@@ -94,9 +95,11 @@ class Owner:
         request = pb.CloseLockSessionRequest(volume_id=self.volume_id, session_id=self.session_id)
         self.stub.CloseLockSession(request)
 
-    def live(self, *session_ids: str) -> set[str]:
+    def claims(self, *session_ids: str) -> tuple[set[str], set[str]]:
+        """Of these sessions, the live ones and those lapsed within the orphan grace."""
         request = pb.LiveLockSessionsRequest(volume_id=self.volume_id, session_ids=session_ids)
-        return set(self.stub.LiveLockSessions(request).live)
+        reply = self.stub.LiveLockSessions(request)
+        return set(reply.live), set(reply.lapsed)
 
     def other(self, owner: int) -> "Owner":
         """Another owner in the same session."""
@@ -125,8 +128,12 @@ def locking(vol: Volume) -> Locking:
 
 @pytest.fixture
 def short_lease(tmp_path: Path) -> Iterator[StorageServer]:
-    """A server of the test's own whose sessions expire after LEASE seconds."""
-    server = StorageServer(tmp_path / "server", extra_args=("--lock-lease-seconds", str(LEASE)))
+    """A server of the test's own whose sessions expire after LEASE seconds and
+    are forgotten ORPHAN_GRACE seconds later."""
+    server = StorageServer(
+        tmp_path / "server",
+        extra_args=(*short_sessions(LEASE, ORPHAN_GRACE), "--collect-interval-seconds", "0.5"),
+    )
     try:
         server.start()
         yield server
@@ -307,23 +314,38 @@ def test_a_session_that_is_not_renewed_loses_its_locks(short_lease: StorageServe
     assert errno_of(lambda: silent.acquire(30, 1)) == errno.ENOLCK
 
 
-def test_only_open_unexpired_sessions_of_the_volume_are_live(
+def _renew_for(seconds: float, *renewing: Owner) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for owner in renewing:
+            assert owner.renew()
+        time.sleep(LEASE / 4)
+
+
+def test_sessions_are_live_then_lapsed_for_the_orphan_grace_then_gone(
     short_lease: StorageServer,
 ) -> None:
     first, second = Locking(Volume(short_lease, "one")), Locking(Volume(short_lease, "two"))
-    renewing, closed, silent = first.session(), first.session(), first.session()
+    renewing, closed, silent, idle = (first.session() for _ in range(4))
     elsewhere = second.session()
-    ids = [s.session_id for s in (renewing, closed, silent, elsewhere)]
+    ids = [s.session_id for s in (renewing, closed, silent, idle, elsewhere)]
     closed.close()
-    assert renewing.live(*ids, "no-such-session") == {renewing.session_id, silent.session_id}
-    deadline = time.monotonic() + 1.5 * LEASE
-    while time.monotonic() < deadline:
-        assert renewing.renew()
-        time.sleep(LEASE / 4)
-    assert renewing.live(*ids) == {renewing.session_id}
-    assert elsewhere.live(*ids) == set()
+    live = {renewing.session_id, silent.session_id, idle.session_id}
+    assert renewing.claims(*ids, "no-such-session") == (live, set())
+    _renew_for(1.5 * LEASE, renewing)
+    lapsed = {silent.session_id, idle.session_id}
+    assert renewing.claims(*ids) == ({renewing.session_id}, lapsed)
+    assert silent.renew() is False  # it lapses now; `idle` waits for the background job
+    # Only the volume's own sessions (elsewhere was not renewed either).
+    assert elsewhere.claims(*ids) == (set(), {elsewhere.session_id})
+    _renew_for(ORPHAN_GRACE + 1.0, renewing)
+    assert renewing.claims(*ids) == ({renewing.session_id}, set())
+    closed_lapsed = first.session()
+    _renew_for(1.5 * LEASE, renewing)
+    closed_lapsed.close()  # a lapsed session's mount that ends cleanly
+    assert renewing.claims(closed_lapsed.session_id) == (set(), set())
     with pytest.raises(grpc.RpcError) as info:
-        renewing.live(*[str(n) for n in range(sessions.LIVE_QUERY_MAX + 1)])
+        renewing.claims(*[str(n) for n in range(sessions.LIVE_QUERY_MAX + 1)])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -338,6 +360,20 @@ def test_a_restarted_server_gives_sessions_a_lease_to_come_back(
     short_lease.start()
     assert not b.granted()
     assert a.renew()
+
+
+def test_a_restarted_server_does_not_bring_lapsed_sessions_back(
+    short_lease: StorageServer,
+) -> None:
+    locking = Locking(Volume(short_lease))
+    a, b = locking.session(), locking.session()
+    assert a.granted()
+    _renew_for(1.5 * LEASE, b)
+    assert b.granted()  # a lapsed, and its lock went
+    short_lease.stop()
+    short_lease.start()
+    assert a.renew() is False
+    assert not a.claims(a.session_id)[0]
 
 
 # A model of POSIX record locks, byte by byte: positions 0..15, and TAIL for
