@@ -200,7 +200,7 @@ class LockSession:
 
     def lost(self, session_id: str) -> None:
         """The server no longer knows `session_id`: its locks are gone."""
-        with self._mutex:
+        with self._remote.hold(self._mutex):
             if self._id != session_id:
                 return  # another thread found out first
             self._id = ""
@@ -340,28 +340,40 @@ class Locks:
         finally:
             self._waiters.release()
 
-    def _try(self, ino: int, lock: pb.Lock) -> bool:
-        key = (lock.kind, lock.owner)
+    def _unlocking_now(self, key: tuple[int, int]) -> "Future[None] | None":
         with self._unlocking_mutex:
             unlocking = self._unlocking.get(key)
-        if unlocking is not None:
-            self._remote.wait(unlocking, bounded=True)
-        with self._owner(key):
-            held_before = key in self._held
-            # Before asking: if the answer is lost, the lock may be granted all the same.
-            self._held.add(key)
-            try:
-                reply = self._acquire(key, ino, lock)
-            except InterruptedError:
-                if not held_before:
-                    # The server may have granted it as the caller gave up. The
-                    # owner held nothing, so letting the range go drops only
-                    # that (as NFS does); an owner that held locks keeps them.
-                    self._queue_unlock(key, ino, lock)
-                raise
-            if not reply.granted and not held_before:
-                self._held.discard(key)
-            return reply.granted
+        return unlocking if unlocking is not None and not unlocking.done() else None
+
+    def _try(self, ino: int, lock: pb.Lock) -> bool:
+        key = (lock.kind, lock.owner)
+        while True:
+            unlocking = self._unlocking_now(key)
+            if unlocking is not None:
+                self._remote.wait(unlocking, bounded=True)
+            with self._owner(key):
+                # A call of the owner we waited behind may have queued an unlock
+                # (see below), which must land first: it needs the owner's turn.
+                if self._unlocking_now(key) is None:
+                    return self._try_turn(key, ino, lock)
+
+    def _try_turn(self, key: tuple[int, int], ino: int, lock: pb.Lock) -> bool:
+        """Ask for the lock, in the owner's turn."""
+        held_before = key in self._held
+        # Before asking: if the answer is lost, the lock may be granted all the same.
+        self._held.add(key)
+        try:
+            reply = self._acquire(key, ino, lock)
+        except InterruptedError:
+            if not held_before:
+                # The server may have granted it as the caller gave up. The
+                # owner held nothing, so letting the range go drops only
+                # that (as NFS does); an owner that held locks keeps them.
+                self._queue_unlock(key, ino, lock)
+            raise
+        if not reply.granted and not held_before:
+            self._held.discard(key)
+        return reply.granted
 
     def _acquire(self, key: tuple[int, int], ino: int, lock: pb.Lock) -> pb.AcquireLockResponse:
         session_id = self._session.current()

@@ -202,3 +202,72 @@ def test_an_owner_that_held_locks_keeps_them_when_a_further_lock_is_lost() -> No
         assert server.calls == [("acquire", INO, 0, 30), ("acquire", INO, 0, 10)]
     finally:
         mount_locks.close()
+
+
+class AnswerLostLater(AnswerLost):
+    """As AnswerLost, and a dying caller's lock waits for `go` first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def acquire(self, session_id: str, ino: int, lock: pb.Lock) -> pb.AcquireLockResponse:
+        if getattr(self._waits, "dying", False):
+            self.go.wait(5)
+        return super().acquire(session_id, ino, lock)
+
+
+def test_the_let_go_lands_before_a_lock_of_the_owner_that_waited_its_turn() -> None:
+    # Two threads of one process (one lock owner): the unlock that lets the
+    # first one's lock go must not land after, and cut into, the second's.
+    server = AnswerLostLater()
+    mount_locks = _locks(server)
+
+    def dying_lock() -> None:
+        with server.dying(), pytest.raises(InterruptedError):
+            _set(mount_locks, fcntl.F_WRLCK, 0, 10)
+
+    try:
+        first = threading.Thread(target=dying_lock)
+        first.start()
+        time.sleep(0.1)  # it holds the owner's turn, waiting for its answer
+        second = threading.Thread(target=_set, args=(mount_locks, fcntl.F_WRLCK, 5, 10))
+        second.start()
+        time.sleep(0.2)  # it waits for the owner's turn
+        server.go.set()
+        first.join(5)
+        second.join(5)
+        assert server.calls == [
+            ("acquire", INO, 0, 10),
+            ("release", INO, 0, 10),
+            ("acquire", INO, 5, 10),
+        ]
+    finally:
+        mount_locks.close()
+
+
+class SessionsAway(AwayServer):
+    """Opens sessions, while not `away`."""
+
+    def open_session(self, client: str) -> pb.OpenLockSessionResponse:
+        self._reach()
+        return pb.OpenLockSessionResponse(session_id="s2", lease_seconds=3600)
+
+    def close_session(self, session_id: str, timeout: float) -> None:
+        pass
+
+
+def test_a_killed_caller_does_not_wait_for_a_session_being_opened() -> None:
+    server = SessionsAway()
+    session = LockSession(server, "test:/mnt")
+    server.away.set()
+    opening = threading.Thread(target=session.current)  # holds the session's mutex
+    opening.start()
+    try:
+        time.sleep(0.1)
+        with server.dying(), pytest.raises(InterruptedError):
+            session.lost("s1")  # as a locker told its old session is gone
+    finally:
+        server.away.clear()
+        opening.join(5)
+        session.close()
