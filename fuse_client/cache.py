@@ -243,8 +243,16 @@ class MetaCache:
             return self._attrs.get(ino)
 
     def put_attr(self, attr: pb.Attr) -> None:
+        """Cache `attr`, unless the cached attributes are of a later state of the
+        inode: answers may be taken in out of order, and an inode's data version
+        and ctime only grow."""
         with self._lock:
-            self._attrs.put(attr.ino, attr)
+            cached = self._attrs.get(attr.ino)
+            if cached is None or (attr.data_version, attr.ctime_ns) >= (
+                cached.data_version,
+                cached.ctime_ns,
+            ):
+                self._attrs.put(attr.ino, attr)
 
     def drop_attr(self, ino: int) -> None:
         with self._lock:

@@ -516,9 +516,7 @@ class NetvolFS:
         # Answered after a later store: the caches follow a version that has it.
         late = known is not None and attr.data_version < known
         jumped = known is not None and attr.data_version > known + 1  # someone else wrote
-        cached = self.meta.attr(attr.ino)
-        if cached is None or cached.data_version <= attr.data_version:
-            self.meta.put_attr(attr)  # stores finishing out of order: keep the newest
+        self.meta.put_attr(attr)
         # The kernel updated a path's pages as the data went through it, so a
         # path all of it came through is current (unless someone else wrote in
         # between); the other names are not.

@@ -333,9 +333,10 @@ class GetattrLate(CountsReads):
 def test_an_open_answered_before_our_store_is_taken_in_reads_from_the_cache(
     volume: Volume, channel: grpc.Channel
 ) -> None:
-    """An open fetches the file's version; our store commits and is taken in
-    before the open is done: the open follows the newer version, so reads
-    through it are cached, not fetched twice each."""
+    """An open fetches the file's attributes; our store, which makes the file
+    longer, commits and is taken in before the open is done: the open keeps
+    the newer size and version, so reads through it see all of the file and
+    are cached, not fetched twice each."""
     late = GetattrLate(channel, volume.id, io_timeout=10)
     fs = netvol_fs(channel, late, volume.root, attr_ttl=0.3)
     try:
@@ -344,12 +345,12 @@ def test_an_open_answered_before_our_store_is_taken_in_reads_from_the_cache(
         fs.fsync(fh)
 
         def we_store() -> None:
-            fs.write(fh, b"b" * 4096, 0)
+            fs.write(fh, b"b" * 8192, 0)
             fs.fsync(fh)
 
         late.meanwhile = we_store
         reader = fs.open("/f", os.O_RDONLY)[0]
-        read_twice_fetched_once(fs, late, reader, b"b" * 4096)
+        read_twice_fetched_once(fs, late, reader, b"b" * 8192)
         fs.release(reader)
         fs.release(fh)
     finally:
