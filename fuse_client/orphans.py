@@ -32,6 +32,8 @@ NAME = ".netvol-orphans"
 # <inode>-<session id>-<number of the orphan in this mount>
 SESSION_NAME = re.compile(r"[0-9]+-([0-9a-f]{32})-[0-9]+")
 ORPHAN_MAX_AGE_NS = 24 * 3600 * 10**9
+FIRST_CLAIM_RETRY_SECONDS = 1.0
+MAX_CLAIM_RETRY_SECONDS = 60.0
 
 
 def _name(ino: int, session: str, number: int) -> str:
@@ -73,7 +75,7 @@ class Orphans:
     def adopt(self, parent: int, name: str, ino: int) -> int:
         """Take the name away from an open inode, keeping the inode under an
         orphan name; returns the orphan's number, for `release`."""
-        with self._naming:
+        with self._remote.hold(self._naming):  # (a killed caller's name stays)
             number = next(self._count)
             orphan = _name(ino, self._session.current(), number)
             self._remote.rename(parent, name, self._dir_ino(), orphan, 0)
@@ -103,7 +105,29 @@ class Orphans:
 
     def _claim_again(self) -> None:
         """The session was lost: put the orphans under a new one before a
-        starting mount takes them for a dead mount's."""
+        starting mount takes them for a dead mount's. In a thread of its own,
+        so that neither a signal to the process whose lock call found the loss
+        nor a failed try ends it: it tries until every orphan is moved."""
+        threading.Thread(target=self._claim_until_done, name="orphan-claim", daemon=True).start()
+
+    def _claim_until_done(self) -> None:
+        delay = FIRST_CLAIM_RETRY_SECONDS
+        while True:
+            try:
+                self._move_all()
+                return
+            except OSError as exc:
+                log.error(
+                    "cannot move orphans to a new session (%s), trying again in %.0f s: "
+                    "a mount that starts once the server's orphan grace is over may "
+                    "remove them",
+                    exc,
+                    delay,
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_CLAIM_RETRY_SECONDS)
+
+    def _move_all(self) -> None:
         with self._naming:
             with self._lock:
                 held = [
@@ -113,16 +137,11 @@ class Orphans:
                 ]
             if not held:
                 return
-            try:
-                session, directory = self._session.current(), self._dir_ino()
-                for ino, number, orphan in held:
-                    self._move(directory, ino, number, orphan, _name(ino, session, number))
-            except OSError as exc:
-                log.error(
-                    "cannot move orphans to a new session (%s): a mount that starts now "
-                    "may remove them",
-                    exc,
-                )
+            session, directory = self._session.current(), self._dir_ino()
+            for ino, number, orphan in held:
+                renamed = _name(ino, session, number)
+                if renamed != orphan:  # (moved by an earlier try)
+                    self._move(directory, ino, number, orphan, renamed)
 
     def _move(self, directory: int, ino: int, number: int, orphan: str, renamed: str) -> None:
         """Rename one orphan (called holding _naming)."""
