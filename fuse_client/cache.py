@@ -243,16 +243,16 @@ class MetaCache:
             return self._attrs.get(ino)
 
     def put_attr(self, attr: pb.Attr) -> None:
-        """Cache `attr`, unless the cached attributes are of a later state of the
-        inode: answers may be taken in out of order, and an inode's data version
-        and ctime only grow."""
         with self._lock:
-            cached = self._attrs.get(attr.ino)
-            if cached is None or (attr.data_version, attr.ctime_ns) >= (
-                cached.data_version,
-                cached.ctime_ns,
-            ):
-                self._attrs.put(attr.ino, attr)
+            self._put_attr(attr)
+
+    def _put_attr(self, attr: pb.Attr) -> None:
+        """Cache `attr`, unless the cached attributes are of a later data version
+        (answers may be taken in out of order; the server's data versions only
+        grow). Not by ctime: `touch` puts the client's clock in it."""
+        cached = self._attrs.get(attr.ino)
+        if cached is None or attr.data_version >= cached.data_version:
+            self._attrs.put(attr.ino, attr)
 
     def drop_attr(self, ino: int) -> None:
         with self._lock:
@@ -315,7 +315,7 @@ class MetaCache:
         without it (someone else's change) is dropped."""
         with self._lock:
             self._entries.put((parent, name), attr.ino)
-            self._attrs.put(attr.ino, attr)
+            self._put_attr(attr)
             if not self._listings.holds(parent, name, attr.ino):
                 self._stale(parent)
 
@@ -328,7 +328,7 @@ class MetaCache:
         with the name in it."""
         with self._lock:
             self._entries.put((parent, name), attr.ino)
-            self._attrs.put(attr.ino, attr)
+            self._put_attr(attr)
             # Passes under way read across the change: none of them is kept.
             self._changed.put(parent, time.monotonic())
             if before is None:

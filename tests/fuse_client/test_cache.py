@@ -208,3 +208,22 @@ def test_our_rename_across_directories_follows_both_listings_or_drops_them() -> 
     _list(cache, 5, ["p"], 500, stamp=(1, 1))
     cache.put_moved(Move(5, "p", 5, "q", 500, None, ((1, 1), (1, 1)), after=((2, 2), (2, 2))))
     assert cache.listing_stamp(5) is None
+
+
+def test_attributes_never_go_back_to_an_older_data_version() -> None:
+    cache = MetaCache(ttl=60, max_items=10)
+    cache.put_attr(pb.Attr(ino=5, size=8192, data_version=3))
+    cache.put_attr(pb.Attr(ino=5, size=4096, data_version=2))  # answered earlier
+    cache.put_entry(1, "f", pb.Attr(ino=5, size=4096, data_version=2))
+    assert cache.attr(5) == pb.Attr(ino=5, size=8192, data_version=3)
+    cache.put_attr(pb.Attr(ino=5, size=8192, data_version=3, mode=0o600))
+    assert cache.attr(5) == pb.Attr(ino=5, size=8192, data_version=3, mode=0o600)
+
+
+def test_a_directory_touched_with_our_clock_takes_the_servers_next_answer() -> None:
+    # The client's clock may run ahead of the server's: ctime does not order answers.
+    cache = MetaCache(ttl=60, max_items=10)
+    cache.put_attr(pb.Attr(ino=2, mode=0o40755, ctime_ns=100))
+    cache.touch(2, now_ns=300)
+    cache.put_attr(pb.Attr(ino=2, mode=0o40700, ctime_ns=200))
+    assert cache.attr(2) == pb.Attr(ino=2, mode=0o40700, ctime_ns=200)
