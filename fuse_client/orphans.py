@@ -148,17 +148,28 @@ class Orphans:
         try:
             self._remote.rename(directory, orphan, directory, renamed, 0)
         except FileNotFoundError:
-            log.error(
-                "orphan %s (inode %d, unlinked while open here) was removed while this "
-                "mount was cut off: its open files have lost their data",
-                orphan,
-                ino,
-            )
-            with self._lock:
-                self._names.get(ino, {}).pop(number, None)
-            return
+            # An earlier try's rename may have landed though its answer did not.
+            if not self._is_named(directory, renamed, ino):
+                self._lost(ino, number, orphan)
+                return
         with self._lock:
             self._names.get(ino, {})[number] = renamed
+
+    def _is_named(self, directory: int, name: str, ino: int) -> bool:
+        try:
+            return self._remote.lookup(directory, name).ino == ino
+        except FileNotFoundError:
+            return False
+
+    def _lost(self, ino: int, number: int, orphan: str) -> None:
+        log.error(
+            "orphan %s (inode %d, unlinked while open here) was removed while this "
+            "mount was cut off: its open files have lost their data",
+            orphan,
+            ino,
+        )
+        with self._lock:
+            self._names.get(ino, {}).pop(number, None)
 
     def sweep(self) -> None:
         """Remove the orphans of mounts that are gone."""

@@ -25,7 +25,8 @@ from tests.harness.server import StorageServer, short_sessions
 from tests.harness.volume import orphan_names
 
 LEASE = 1.0
-ORPHAN_GRACE = 4.0
+# Long enough for a mount to start and sweep after a lease has run out.
+ORPHAN_GRACE = 8.0
 VOLUME = "orphans"
 # Far more than a heartbeat's round takes here.
 SETTLE_SECONDS = 10.0

@@ -263,10 +263,19 @@ def test_a_killed_caller_does_not_wait_for_a_session_being_opened() -> None:
     server.away.set()
     opening = threading.Thread(target=session.current)  # holds the session's mutex
     opening.start()
+    interrupted: list[bool] = []
+
+    def told_its_session_is_gone() -> None:  # as a locker is
+        with server.dying(), pytest.raises(InterruptedError):
+            session.lost("s1")
+        interrupted.append(True)
+
     try:
         time.sleep(0.1)
-        with server.dying(), pytest.raises(InterruptedError):
-            session.lost("s1")  # as a locker told its old session is gone
+        locker = threading.Thread(target=told_its_session_is_gone, daemon=True)
+        locker.start()
+        locker.join(5)
+        assert interrupted, "a killed caller still waits for the session's mutex"
     finally:
         server.away.clear()
         opening.join(5)
