@@ -39,10 +39,11 @@ def _span(lock: pb.Lock) -> Span:
 
 def _unless_abandoned(context: grpc.ServicerContext) -> None:
     """Last in a lock change's transaction, which holds the file's inode: a call
-    its client gave up on (killed, or past its deadline and tried again) takes
-    no effect. The client's next call for that owner (an unlock, a retry) comes
-    after the cancel on the same connection, and waits for the inode, so an
-    abandoned call never lands after it."""
+    its client gave up on (killed, or past its deadline and tried again) rolls
+    back, unless it got here before the cancel did. The client's next call for
+    that owner (an unlock, a retry) comes after the cancel on the same
+    connection, and waits for the inode, so an abandoned call never lands after
+    it; one that commits first is the client's to undo (fuse_client.locks)."""
     if not context.is_active():
         raise Abandoned("the client gave up on this call")
 

@@ -212,7 +212,7 @@ class AnswerLostLater(AnswerLost):
         self.go = threading.Event()
 
     def acquire(self, session_id: str, ino: int, lock: pb.Lock) -> pb.AcquireLockResponse:
-        if getattr(self._waits, "dying", False):
+        if self._killed():
             self.go.wait(5)
         return super().acquire(session_id, ino, lock)
 
