@@ -295,6 +295,9 @@ class Remote:
     def setattr(self, request: pb.SetAttrRequest) -> pb.Attr:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
+        if request.HasField("size"):
+            # The server commits a change of data durably (see its service).
+            return self._durable_call(lambda: self._unary(self._stub.SetAttr, request))
         return self._changed(self._unary(self._stub.SetAttr, request))
 
     def readdir(self, ino: int) -> Iterator[pb.DirEntry]:

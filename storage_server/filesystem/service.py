@@ -1,7 +1,10 @@
 """The Filesystem gRPC service: translates messages to calls of the filesystem
 modules and back. Each call is one transaction; every mutation runs through
-requests.run_once, so a retried request is applied once. Only Write and Sync
-wait for stable storage; other mutations commit relaxed (see storage_server.db)."""
+requests.run_once, so a retried request is applied once. What changes a file's
+data (Write, a SetAttr of the size) and Sync wait for stable storage; other
+mutations commit relaxed (see storage_server.db). A data version once answered
+thus never names other data: a relaxed bump lost in a power cut would be handed
+out again for new data, and mounts keep cached blocks by version."""
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -119,6 +122,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             request.request_id,
             pb.Attr,
             lambda s: attr_message(files.set_attr(s, request.volume_id, request.ino, changes)),
+            durable=changes.size is not None,
         )
 
     def ReadDir(

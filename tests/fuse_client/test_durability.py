@@ -1,6 +1,6 @@
 """Which calls wait for the server's stable storage: a close of a file opened
-for writing and fsync do, for everything this mount changed before them;
-nothing else waits. Counted in the server's log, one line per call."""
+for writing, fsync and a truncate do, for everything this mount changed before
+them; nothing else waits. Counted in the server's log, one line per call."""
 
 import os
 import re
@@ -39,3 +39,14 @@ def test_close_and_fsync_make_earlier_changes_durable(fs_root: Path, mounted: Mo
         assert _syncs(mounted) == before + 2
     finally:
         os.close(fd)
+
+
+def test_a_truncate_waits_and_covers_earlier_changes(fs_root: Path, mounted: Mount) -> None:
+    (fs_root / "f").write_bytes(b"data")
+    before = _syncs(mounted)
+    (fs_root / "d").mkdir()
+    os.truncate(fs_root / "f", 2)  # durable, as its new data version is: covers the mkdir
+    with (fs_root / "f").open("ab"):
+        pass  # a writer's close with nothing to store: nothing left to make durable
+    assert _syncs(mounted) == before
+    assert (fs_root / "f").read_bytes() == b"da"

@@ -88,7 +88,8 @@ class Attr(_message.Message):
     mtime_ns: _builtins.int
     ctime_ns: _builtins.int
     data_version: _builtins.int
-    """Grows whenever the file's data changes; a client drops cached data for
+    """Grows whenever the file's data changes, in a commit on stable storage, so
+    that a number never names two contents; a client drops cached data for
     the inode when it sees another version on open.
     """
     def __init__(
