@@ -232,7 +232,14 @@ class Remote:
                         errno.EIO, f"storage server unreachable for {waited:.0f}s"
                     ) from exc
                 if delay >= 1.0:
-                    log.warning("%s: storage server unreachable (%s), retrying", what, code.name)
+                    # The details tell a server that is away from one that
+                    # asked for the call again (a store that took too long).
+                    log.warning(
+                        "%s: storage server unavailable (%s: %s), retrying",
+                        what,
+                        code.name,
+                        exc.details(),
+                    )
                 if stop is None:
                     time.sleep(delay)
                 else:

@@ -31,6 +31,10 @@ class FailedPrecondition(NetvolError):
     """The object is not in a state that allows the operation."""
 
 
+class Unavailable(NetvolError):
+    """The server cannot do it now; the same call, sent again, can succeed."""
+
+
 class Abandoned(NetvolError):
     """The caller gave up on the call (cancelled it, or its deadline passed)."""
 

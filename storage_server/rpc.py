@@ -28,6 +28,8 @@ STATUS = {
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    # What clients retry on, as for a server that is down.
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Abandoned: grpc.StatusCode.CANCELLED,
 }
 

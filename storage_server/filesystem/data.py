@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from storage_server.db import Database
-from storage_server.errors import FsError
+from storage_server.errors import FsError, Unavailable
 from storage_server.filesystem import blockmap
 from storage_server.filesystem.blobs import BLOB_MAX, BlobMissing, BlobStore
 from storage_server.filesystem.blockmap import MAX_FILE_SIZE, Extent
@@ -103,7 +103,7 @@ class StreamWriter:
         if self._first_put is not None and (
             time.monotonic() - self._first_put > self._blob_grace / 2
         ):
-            raise FsError(errno.ETIMEDOUT, "the write stream took too long; send it again")
+            raise Unavailable("the write stream took too long; send it again")
         return self._extents
 
 
