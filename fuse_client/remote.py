@@ -303,7 +303,7 @@ class Remote:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
         if request.HasField("size"):
-            # The server commits a change of data durably (see its service).
+            # Durable on the server: a data version never names two contents.
             return self._durable_call(lambda: self._unary(self._stub.SetAttr, request))
         return self._changed(self._unary(self._stub.SetAttr, request))
 
@@ -325,7 +325,8 @@ class Remote:
     def make_node(self, request: pb.MakeNodeRequest) -> pb.EntryReply:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
-        return self._changed(self._unary(self._stub.MakeNode, request))
+        # Durable on the server: an inode number is never handed out twice.
+        return self._durable_call(lambda: self._unary(self._stub.MakeNode, request))
 
     def link(self, ino: int, new_parent: int, new_name: str) -> pb.EntryReply:
         request = pb.LinkRequest(

@@ -1,10 +1,11 @@
 """The Filesystem gRPC service: translates messages to calls of the filesystem
 modules and back. Each call is one transaction; every mutation runs through
-requests.run_once, so a retried request is applied once. What changes a file's
-data (Write, a SetAttr of the size) and Sync wait for stable storage; other
-mutations commit relaxed (see storage_server.db). A data version once answered
-thus never names other data: a relaxed bump lost in a power cut would be handed
-out again for new data, and mounts keep cached blocks by version."""
+requests.run_once, so a retried request is applied once. What hands out a name
+for data waits for stable storage: MakeNode (an inode number), Write and a
+SetAttr of the size (a data version); so does Sync. Other mutations commit
+relaxed (see storage_server.db). A number lost in a power cut would be handed out
+again: a mount's buffered writes for the lost file would land in the new one,
+and its cached blocks of a lost version would pass for the new data."""
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -160,7 +161,7 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
             )
             return _entry_reply(added)
 
-        return self._once(request.volume_id, request.request_id, pb.EntryReply, work)
+        return self._once(request.volume_id, request.request_id, pb.EntryReply, work, durable=True)
 
     def Link(self, request: pb.LinkRequest, context: grpc.ServicerContext) -> pb.EntryReply:
         def work(session: Session) -> pb.EntryReply:

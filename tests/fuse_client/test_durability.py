@@ -1,6 +1,7 @@
 """Which calls wait for the server's stable storage: a close of a file opened
-for writing, fsync and a truncate do, for everything this mount changed before
-them; nothing else waits. Counted in the server's log, one line per call."""
+for writing, fsync, a truncate and whatever makes an inode (create, mkdir,
+mknod, symlink) do, for everything this mount changed before them; nothing else
+waits. Counted in the server's log, one line per call."""
 
 import os
 import re
@@ -19,7 +20,7 @@ def test_close_and_fsync_make_earlier_changes_durable(fs_root: Path, mounted: Mo
     before = _syncs(mounted)
     (fs_root / "d").mkdir()
     with (fs_root / "d" / "f").open("wb") as f:
-        f.write(b"data")  # its store is durable and covers the mkdir: no Sync
+        f.write(b"data")  # mkdir, create and store are durable: no Sync
     assert _syncs(mounted) == before
 
     (fs_root / "d" / "f").chmod(0o600)
@@ -30,7 +31,7 @@ def test_close_and_fsync_make_earlier_changes_durable(fs_root: Path, mounted: Mo
         pass  # a writer's close with nothing to store: the chmod must be made durable
     assert _syncs(mounted) == before + 1
 
-    (fs_root / "d" / "g").symlink_to("f")
+    (fs_root / "d" / "f").rename(fs_root / "d" / "g")
     fd = os.open(fs_root / "d", os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -50,3 +51,19 @@ def test_a_truncate_waits_and_covers_earlier_changes(fs_root: Path, mounted: Mou
         pass  # a writer's close with nothing to store: nothing left to make durable
     assert _syncs(mounted) == before
     assert (fs_root / "f").read_bytes() == b"da"
+
+
+def test_making_an_inode_waits_and_covers_earlier_changes(fs_root: Path, mounted: Mount) -> None:
+    (fs_root / "f").write_bytes(b"data")
+    for make in (
+        (fs_root / "d").mkdir,
+        lambda: (fs_root / "l").symlink_to("f"),
+        lambda: os.mkfifo(fs_root / "p"),
+        lambda: (fs_root / "g").write_bytes(b""),  # a create with nothing to store
+    ):
+        before = _syncs(mounted)
+        (fs_root / "f").chmod(0o600)
+        make()  # durable, as its new inode number is: covers the chmod
+        with (fs_root / "f").open("ab"):
+            pass  # a writer's close with nothing to store: nothing left to make durable
+        assert _syncs(mounted) == before

@@ -4,7 +4,7 @@ the disk."""
 import contextlib
 import random
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -62,9 +62,10 @@ class _Recording(Database):
             yield session
 
 
-def test_a_change_of_data_waits_for_the_disk(tmp_path: Path) -> None:
-    """A data version once answered is on stable storage, so that a power cut
-    cannot hand it out again for other data (mounts keep blocks by version)."""
+def test_what_names_data_waits_for_the_disk(tmp_path: Path) -> None:
+    """Inode numbers and data versions, once answered, are on stable storage: a
+    power cut cannot hand one out again for another file or other data (mounts
+    address files by number and keep cached blocks by version)."""
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
     migrate(engine)
     db = _Recording(engine)
@@ -75,24 +76,37 @@ def test_a_change_of_data_waits_for_the_disk(tmp_path: Path) -> None:
             db, volumes, LocalBlobStore(tmp_path / "blobs"), ServerSettings(data_dir=tmp_path)
         )
         context = cast(grpc.ServicerContext, None)  # the handlers do not use it
-        made = service.MakeNode(
-            pb.MakeNodeRequest(
-                volume_id=volume.id, parent=volume.root_ino, name="f", mode=stat.S_IFREG | 0o644
-            ),
-            context,
-        )
 
-        def durable(request: pb.SetAttrRequest) -> bool:
+        def durable(call: Callable[[], object]) -> bool:
             db.durable.clear()
-            request.volume_id, request.ino = volume.id, made.attr.ino
-            service.SetAttr(request, context)
+            call()
             assert db.durable
             return all(db.durable)
 
-        assert not durable(pb.SetAttrRequest(mode=0o600))
-        assert not durable(pb.SetAttrRequest(mtime_ns=1))
-        assert durable(pb.SetAttrRequest(size=10))
-        assert durable(pb.SetAttrRequest(size=0))
-        assert durable(pb.SetAttrRequest(size=0, mode=0o644))
+        def make(name: str, mode: int, target: str = "") -> pb.EntryReply:
+            request = pb.MakeNodeRequest(
+                volume_id=volume.id, parent=volume.root_ino, name=name, mode=mode, target=target
+            )
+            return service.MakeNode(request, context)
+
+        made: list[pb.EntryReply] = []
+        assert durable(lambda: made.append(make("f", stat.S_IFREG | 0o644)))
+        assert durable(lambda: make("d", stat.S_IFDIR | 0o755))
+        assert durable(lambda: make("l", stat.S_IFLNK, target="f"))
+        ino = made[0].attr.ino
+        link = pb.LinkRequest(
+            volume_id=volume.id, ino=ino, new_parent=volume.root_ino, new_name="g"
+        )
+        assert not durable(lambda: service.Link(link, context))
+
+        def set_attr(request: pb.SetAttrRequest) -> bool:
+            request.volume_id, request.ino = volume.id, ino
+            return durable(lambda: service.SetAttr(request, context))
+
+        assert not set_attr(pb.SetAttrRequest(mode=0o600))
+        assert not set_attr(pb.SetAttrRequest(mtime_ns=1))
+        assert set_attr(pb.SetAttrRequest(size=10))
+        assert set_attr(pb.SetAttrRequest(size=0))
+        assert set_attr(pb.SetAttrRequest(size=0, mode=0o644))
     finally:
         db.close()
