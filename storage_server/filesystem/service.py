@@ -5,7 +5,10 @@ for data waits for stable storage: MakeNode (an inode number), Write and a
 SetAttr of the size (a data version); so does Sync. Other mutations commit
 relaxed (see storage_server.db). A number lost in a power cut would be handed out
 again: a mount's buffered writes for the lost file would land in the new one,
-and its cached blocks of a lost version would pass for the new data."""
+and its cached blocks of a lost version would pass for the new data. A
+directory's (mtime, ctime), which mounts compare to keep listings, is stamped
+by relaxed calls: only a power cut and a clock stepping back together could
+repeat a lost stamp (and the mtime would have to match too)."""
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
