@@ -112,6 +112,8 @@ class Remote:
         volume_id: str,
         io_timeout: float,
         killed: Callable[[], bool] = lambda: False,
+        *,
+        durable_names: bool = False,
     ) -> None:
         self.channel = channel
         self._stub = filesystem_pb2_grpc.FilesystemStub(channel)
@@ -121,6 +123,8 @@ class Remote:
         # waiting, so that it can die.
         self._io_timeout = io_timeout
         self._killed = killed
+        # What OpenVolume said: MakeNode and SetAttr of the size commit durably.
+        self._durable_names = durable_names
         self._durability = threading.Lock()
         self._changes = 0  # relaxed changes answered so far
         self._durable = 0  # how many of them a durable commit covers
@@ -143,6 +147,13 @@ class Remote:
         with self._durability:
             self._durable = max(self._durable, covers)
         return reply
+
+    def _naming_call(self, call: Callable[[], T]) -> T:
+        """A call that hands out an inode number or a data version: durable on
+        servers that say so, a change for a later Sync to cover on older ones."""
+        if self._durable_names:
+            return self._durable_call(call)
+        return self._changed(call())
 
     def sync(self) -> None:
         """Return once every change this mount made is on the server's stable
@@ -303,8 +314,7 @@ class Remote:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
         if request.HasField("size"):
-            # Durable on the server: a data version never names two contents.
-            return self._durable_call(lambda: self._unary(self._stub.SetAttr, request))
+            return self._naming_call(lambda: self._unary(self._stub.SetAttr, request))
         return self._changed(self._unary(self._stub.SetAttr, request))
 
     def readdir(self, ino: int) -> Iterator[pb.DirEntry]:
@@ -325,8 +335,7 @@ class Remote:
     def make_node(self, request: pb.MakeNodeRequest) -> pb.EntryReply:
         request.volume_id = self.volume_id
         request.request_id = new_request_id()
-        # Durable on the server: an inode number is never handed out twice.
-        return self._durable_call(lambda: self._unary(self._stub.MakeNode, request))
+        return self._naming_call(lambda: self._unary(self._stub.MakeNode, request))
 
     def link(self, ino: int, new_parent: int, new_name: str) -> pb.EntryReply:
         request = pb.LinkRequest(

@@ -39,7 +39,9 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
     keep_large_buffers(arenas=MOUNT_ARENAS)
     channel = connect(client)
     volume = open_volume(channel, options.volume, client.timeout)
-    remote = Remote(channel, volume.volume_id, options.io_timeout, killed)
+    remote = Remote(
+        channel, volume.volume_id, options.io_timeout, killed, durable_names=volume.durable_names
+    )
     # The kernel keeps, for its own timeout, what NetvolFS answered from its
     # cache: each of the two caches gets half of the bound.
     layer_ttl = options.attr_ttl / 2

@@ -98,7 +98,10 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
     ) -> pb.OpenVolumeResponse:
         volume = self._volumes.get(VolumeKey(name=request.name))
         return pb.OpenVolumeResponse(
-            volume_id=volume.id, root_ino=volume.root_ino, size_bytes=volume.size_bytes
+            volume_id=volume.id,
+            root_ino=volume.root_ino,
+            size_bytes=volume.size_bytes,
+            durable_names=True,
         )
 
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.Attr:

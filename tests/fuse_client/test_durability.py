@@ -5,8 +5,14 @@ waits. Counted in the server's log, one line per call."""
 
 import os
 import re
+import stat
 from pathlib import Path
 
+import pytest
+
+from fuse_client.remote import Remote, open_volume
+from proto.netvol.v1 import filesystem_pb2 as pb
+from storage_server.client import connect
 from tests.harness.mount import Mount
 
 SYNC_LINE = re.compile(r"method=Sync .*code=OK")
@@ -67,3 +73,25 @@ def test_making_an_inode_waits_and_covers_earlier_changes(fs_root: Path, mounted
         with (fs_root / "f").open("ab"):
             pass  # a writer's close with nothing to store: nothing left to make durable
         assert _syncs(mounted) == before
+
+
+@pytest.mark.parametrize("durable_names", [True, False])
+def test_an_older_server_has_new_inodes_made_durable_by_a_sync(
+    mounted: Mount, durable_names: bool
+) -> None:
+    """OpenVolume says whether MakeNode and a truncate commit durably; a mount
+    told nothing (a server from before) counts them as changes for a Sync."""
+    channel = connect(mounted.server.client_settings())
+    try:
+        volume = open_volume(channel, mounted.volume, 10)
+        assert volume.durable_names
+        remote = Remote(channel, volume.volume_id, 10, durable_names=durable_names)
+        name = f"made-{durable_names}"
+        request = pb.MakeNodeRequest(parent=volume.root_ino, name=name, mode=stat.S_IFREG | 0o644)
+        made = remote.make_node(request)
+        remote.setattr(pb.SetAttrRequest(ino=made.attr.ino, size=10))
+        before = _syncs(mounted)
+        remote.sync()
+        assert _syncs(mounted) == before + (0 if durable_names else 1)
+    finally:
+        channel.close()

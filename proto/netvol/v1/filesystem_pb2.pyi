@@ -142,19 +142,26 @@ class OpenVolumeResponse(_message.Message):
     VOLUME_ID_FIELD_NUMBER: _builtins.int
     ROOT_INO_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    DURABLE_NAMES_FIELD_NUMBER: _builtins.int
     volume_id: _builtins.str
     root_ino: _builtins.int
     size_bytes: _builtins.int
+    durable_names: _builtins.bool
+    """MakeNode and a SetAttr of the size commit durably (they hand out inode
+    numbers and data versions); servers before this field committed them
+    relaxed, and a mount then has them made durable by a later Sync.
+    """
     def __init__(
         self,
         *,
         volume_id: _builtins.str = ...,
         root_ino: _builtins.int = ...,
         size_bytes: _builtins.int = ...,
+        durable_names: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["root_ino", b"root_ino", "size_bytes", b"size_bytes", "volume_id", b"volume_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["durable_names", b"durable_names", "root_ino", b"root_ino", "size_bytes", b"size_bytes", "volume_id", b"volume_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
