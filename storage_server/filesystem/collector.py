@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from storage_server.db import Database
 from storage_server.filesystem.blobs import BlobStore
@@ -22,6 +23,19 @@ from storage_server.models import CollectorGate, Slice
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+
+
+def generation(db: Database) -> int:
+    """The collector gate's generation: it grows with each batch of old blobs
+    the collector decides about."""
+    with db.read() as session:
+        return int(session.scalar(select(CollectorGate.generation)) or 0)
+
+
+def hold_gate(session: Session) -> int:
+    """Hold the collector gate shared until the transaction ends (a collection
+    waits for it); its generation."""
+    return int(session.scalar(select(CollectorGate.generation).with_for_update(read=True)) or 0)
 
 
 def _old_blobs(store: BlobStore, grace_seconds: float) -> Iterator[list[str]]:

@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from storage_server.models import CollectorGate, Dentry, Inode, Slice, Volume, Xattr, table_of
+from storage_server.filesystem import collector
+from storage_server.models import Dentry, Inode, Slice, Volume, Xattr, table_of
 
 # Slices may carry up to inline_max bytes each, so a batch stays a few tens of MiB.
 BATCH = 500
@@ -47,7 +48,7 @@ _BELONGING = [
 def copy_tree(session: Session, source: Volume, target: Volume) -> None:
     """Give `target`, a flushed volume without inodes, a copy of the files of
     `source`; its root and its used bytes become the copy's."""
-    session.execute(select(CollectorGate.generation).with_for_update(read=True))
+    collector.hold_gate(session)
     numbers = _copy_inodes(session, source.id, target.id)
     for belonging in _BELONGING:
         _copy_rows(session, source.id, numbers, belonging)

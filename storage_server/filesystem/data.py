@@ -5,13 +5,15 @@ import errno
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
+from sqlalchemy.orm import Session
+
 from storage_server.db import Database
 from storage_server.errors import FsError, Unavailable
-from storage_server.filesystem import blockmap
+from storage_server.filesystem import blockmap, collector
 from storage_server.filesystem.blobs import BLOB_MAX, BlobMissing, BlobStore
 from storage_server.filesystem.blockmap import MAX_FILE_SIZE, Extent
 
@@ -36,10 +38,18 @@ class StreamWriter:
     The pieces are kept as they came until the blob store copies them out:
     each copy of a large write costs, in fresh memory mostly page faults."""
 
-    def __init__(self, store: BlobStore, inline_max: int, blob_grace: float) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        inline_max: int,
+        blob_grace: float,
+        generation: Callable[[], int],
+    ) -> None:
         self._store = store
         self._inline_max = inline_max
         self._blob_grace = blob_grace
+        self._generation = generation  # the collector gate's, read before the first put
+        self._seen = 0
         self._first_put: float | None = None
         self._run: deque[memoryview] = deque()
         self._run_bytes = 0
@@ -83,6 +93,7 @@ class StreamWriter:
             self._extents.append(Extent(start, length, data=b"".join(pieces)))
             return
         if self._first_put is None:
+            self._seen = self._generation()
             self._first_put = time.monotonic()
         self._puts.append((len(self._extents), _putters.submit(self._store.put, pieces)))
         self._extents.append(Extent(start, length))
@@ -98,13 +109,17 @@ class StreamWriter:
         for index, blob_id in outcomes:
             self._extents[index] = replace(self._extents[index], blob_id=str(blob_id))
         self._store.sync(e.blob_id for e in self._extents if e.blob_id)
-        # The collector may take blobs older than the grace period that nothing
-        # references yet: fail rather than commit a reference to a lost blob.
-        if self._first_put is not None and (
-            time.monotonic() - self._first_put > self._blob_grace / 2
-        ):
-            raise Unavailable("the write stream took too long; send it again")
         return self._extents
+
+    def check_blobs(self, session: Session) -> None:
+        """In the transaction that references the blobs: hold the collector gate,
+        and refuse (send it again) if a collection ran since the first blob was
+        stored and that blob may have been old enough for it to take."""
+        if self._first_put is None:
+            return
+        collected = collector.hold_gate(session) != self._seen
+        if collected and time.monotonic() - self._first_put > self._blob_grace / 2:
+            raise Unavailable("the write stream took too long; send it again")
 
 
 def _outcome(future: "Future[str]") -> str | BaseException:

@@ -21,7 +21,16 @@ from proto.netvol.v1 import filesystem_pb2 as pb
 from proto.netvol.v1 import filesystem_pb2_grpc
 from storage_server.db import Database
 from storage_server.errors import FsError, InvalidArgument
-from storage_server.filesystem import data, files, inodes, namespace, rename, requests, xattrs
+from storage_server.filesystem import (
+    collector,
+    data,
+    files,
+    inodes,
+    namespace,
+    rename,
+    requests,
+    xattrs,
+)
 from storage_server.filesystem.blobs import BlobStore
 from storage_server.filesystem.files import AttrChanges
 from storage_server.filesystem.inodes import Node
@@ -274,18 +283,20 @@ class FilesystemService(filesystem_pb2_grpc.FilesystemServicer):
     def _store(self, header: pb.WriteHeader, pieces: Iterable[pb.WriteData]) -> pb.Attr:
         """Blobs first, then one durable transaction that points the file at them."""
         writer = data.StreamWriter(
-            self._blobs, self._settings.inline_max, self._settings.blob_grace_seconds
+            self._blobs,
+            self._settings.inline_max,
+            self._settings.blob_grace_seconds,
+            lambda: collector.generation(self._db),
         )
         for piece in pieces:
             writer.add(piece.offset, piece.data)
         extents = writer.finish()
-        return self._once(
-            header.volume_id,
-            header.request_id,
-            pb.Attr,
-            lambda s: attr_message(files.write(s, header.volume_id, header.ino, extents)),
-            durable=True,
-        )
+
+        def work(session: Session) -> pb.Attr:
+            writer.check_blobs(session)
+            return attr_message(files.write(session, header.volume_id, header.ino, extents))
+
+        return self._once(header.volume_id, header.request_id, pb.Attr, work, durable=True)
 
     def StatFs(self, request: pb.StatFsRequest, context: grpc.ServicerContext) -> pb.StatFsResponse:
         with self._db.read() as session:

@@ -2,10 +2,11 @@
 ones stay; deleting a volume removes its namespace and frees its blobs."""
 
 import errno
+import os
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -142,36 +143,52 @@ def test_expired_request_ids_are_forgotten(server: StorageServer, db: Database) 
     assert errno_of(lambda: vol.mknod("f", request_id=rid)) == errno.EEXIST
 
 
-def test_a_write_slower_than_the_grace_period_is_sent_again(
+def test_a_slow_write_is_sent_again_only_if_a_collection_may_have_taken_its_blob(
     tmp_path: Path, database_url: str
 ) -> None:
-    """A stream that took so long that its first blob may have been collected
-    changes nothing and is answered UNAVAILABLE, which clients retry on: the
-    same call sent again in good time is applied."""
-    grace = 2.0
-    server = StorageServer(
-        tmp_path / "server", database_url, extra_args=("--blob-grace-seconds", str(grace))
-    )
+    """A stream slower than half the blob grace commits unless the collector
+    decided about old blobs meanwhile; then it changes nothing and is answered
+    UNAVAILABLE, which clients retry on, and the same call sent again applies."""
+    grace = 4.0
+    args = ("--blob-grace-seconds", str(grace), "--collect-interval-seconds", "0.2")
+    server = StorageServer(tmp_path / "server", database_url, extra_args=args)
     try:
         server.start()
         vol = Volume(server)
         file = vol.create("f", b"inline data needs no blob")
         data = random.Random(3).randbytes(BLOB_MAX)  # a blob as soon as it is in
-        header = pb.WriteHeader(volume_id=vol.id, request_id=new_request_id(), ino=file.ino)
 
-        def slow() -> Iterator[pb.WriteRequest]:
+        def slow(request_id: str, meanwhile: Callable[[], None]) -> Iterator[pb.WriteRequest]:
+            header = pb.WriteHeader(volume_id=vol.id, request_id=request_id, ino=file.ino)
             yield pb.WriteRequest(header=header)
             yield pb.WriteRequest(data=pb.WriteData(offset=0, data=data))
-            time.sleep(grace / 2 + 0.5)
+            started = time.monotonic()
+            meanwhile()
+            time.sleep(max(0.0, grace / 2 + 0.5 - (time.monotonic() - started)))
 
-        with pytest.raises(grpc.RpcError) as refused:
-            vol.fs.Write(slow())
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert vol.getattr(file.ino) == file
-        assert vol.read(file.ino) == b"inline data needs no blob"
-
-        again = [pb.WriteRequest(header=header), pb.WriteRequest(data=pb.WriteData(data=data))]
-        assert vol.fs.Write(iter(again)).size == BLOB_MAX
+        # No collection in between: slow, but its blob is safe.
+        assert vol.fs.Write(slow(new_request_id(), lambda: None)).size == BLOB_MAX
         assert vol.read(file.ino) == data
+
+        def old_blob_collected() -> None:
+            store = LocalBlobStore(server.blob_dir)
+            junk = store.put([b"nobody's"])
+            old = time.time() - 10 * grace
+            os.utime(server.blob_dir / junk[:2] / junk, (old, old))
+            wait_until(lambda: junk not in blobs_on_disk(server), 10, "the collector")
+
+        rewrite = new_request_id()
+        with pytest.raises(grpc.RpcError) as refused:
+            vol.fs.Write(slow(rewrite, old_blob_collected))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert vol.read(file.ino) == data
+
+        header = pb.WriteHeader(volume_id=vol.id, request_id=rewrite, ino=file.ino)
+        again = [
+            pb.WriteRequest(header=header),
+            pb.WriteRequest(data=pb.WriteData(data=data[::-1])),
+        ]
+        assert vol.fs.Write(iter(again)).size == BLOB_MAX
+        assert vol.read(file.ino) == data[::-1]
     finally:
         server.stop()
