@@ -11,11 +11,10 @@ owners may hold locks and asks the server about those only.
 The server never waits. A lock that must wait (F_SETLKW, flock without
 LOCK_NB) is asked for again with backoff until it is granted or its process
 gets a signal (EINTR), also while a call waits for an unreachable server.
-Locks live in the mount's lock session, opened when the mount starts (the
-server will not delete a volume that has a live session: it is mounted) and
-renewed by a heartbeat; if the lease runs out all the same (the mount was cut
-off for longer), the server has dropped the locks: that is logged, and the
-heartbeat (or the next lock) opens a new session.
+Locks live in the mount's lock session, opened by the first lock (or the
+first orphan, see fuse_client.orphans) and renewed by a heartbeat; if the
+lease runs out all the same (the mount was cut off for longer), the server
+has dropped the locks: that is logged, and the next lock opens a new session.
 
 Unlocks are sent from threads of their own, so that an unlock does not keep a
 killed process from dying while the server is away: the process stops waiting,
@@ -160,9 +159,8 @@ class LockRemote(Remote):
 
 
 class LockSession:
-    """The mount's lock session, its claim to its locks and its orphans, and
-    what tells the server the volume is mounted: opened by `current()` (at the
-    mount's start), renewed by a heartbeat, opened again once lost."""
+    """The mount's lock session, its claim to its locks and its orphans: opened
+    on first use, renewed by a heartbeat."""
 
     def __init__(self, remote: LockRemote, client: str) -> None:
         self._remote = remote
@@ -217,7 +215,6 @@ class LockSession:
     def _renew(self) -> None:
         session_id = self._id
         if not session_id:
-            self._reopen()
             return
         try:
             renewed = self._remote.renew_session(session_id, self._interval)
@@ -226,13 +223,6 @@ class LockSession:
             return
         if not renewed:
             self.lost(session_id)
-
-    def _reopen(self) -> None:
-        """A new session after a loss, so that the volume shows as mounted again."""
-        try:
-            self.current()
-        except (grpc.RpcError, OSError) as exc:
-            log.warning("cannot open a new lock session: %s", exc)
 
     def close(self) -> None:
         """Drop the session and its locks now, rather than when its lease runs out."""

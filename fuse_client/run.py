@@ -58,9 +58,6 @@ def serve(client: ClientSettings, options: MountOptions) -> None:
         invalidate_path=operations.invalidate_path,
     )
     operations.fs = fs
-    # Open now, not at the first lock: a live session is how the server knows
-    # the volume is mounted, and it will not delete a mounted volume.
-    session.current()
     fs.sweep_orphans()
     locks = Locks(lock_remote, session, ino_of=fs.ino_of, interrupted=interrupted)
     operations.locks = locks

@@ -1,9 +1,8 @@
 """Lock sessions: a mount's claim to its advisory locks, kept by renewing a lease.
 
-A mount opens a session when it starts and renews it well within the lease,
-so the server also knows which volumes are mounted (and will not delete one).
-A session whose lease ran out is gone with its locks: its mount died or was
-cut off, and the other nodes must not wait for it for ever. Expired
+A mount opens a session before its first lock and renews it well within the
+lease. A session whose lease ran out is gone with its locks: its mount died or
+was cut off, and the other nodes must not wait for it for ever. Expired
 sessions are moved to the lapsed ones by the lock call that finds them (before
 it looks for conflicts, in the same transaction) and by a background job, and
 never come back: a lock granted over an expired session's lock means that
@@ -71,18 +70,6 @@ def _lapse(session: Session, *where: ColumnElement[bool]) -> int:
         )
         session.execute(delete(LockSession).where(LockSession.id.in_([row.id for row in rows])))
     return len(rows)
-
-
-def mounted_by(session: Session, volume_id: str) -> list[str]:
-    """The clients (host:mount point) of the volume's live sessions: each mount
-    keeps one open while it runs."""
-    return list(
-        session.scalars(
-            select(LockSession.client)
-            .where(LockSession.volume_id == volume_id, LockSession.expires_at >= _now())
-            .order_by(LockSession.client)
-        )
-    )
 
 
 def prune(session: Session, volume_id: str) -> None:

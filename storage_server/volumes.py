@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage_server import sessions
 from storage_server.db import Database
 from storage_server.errors import (
     AlreadyExists,
@@ -256,25 +255,12 @@ class VolumeStore:
 
     def delete(self, key: VolumeKey) -> None:
         """Delete the volume with its namespace (by ON DELETE CASCADE); the
-        blob collector then takes the blobs nothing references any more. A
-        volume that is mounted somewhere is kept (FailedPrecondition)."""
+        blob collector then takes the blobs nothing references any more."""
         with self._db.write() as session:
             try:
                 volume = find(session, key)
             except NotFound:
                 return
-            # Locked first: a mount that starts meanwhile (its session refers
-            # to this row) waits, then finds the volume gone.
-            session.refresh(volume, with_for_update=True)
-            clients = sessions.mounted_by(session, volume.id)
-            if clients:
-                shown = ", ".join(clients[:3]) + (
-                    f" and {len(clients) - 3} more" if len(clients) > 3 else ""
-                )
-                raise FailedPrecondition(
-                    f"volume {volume.name!r} is mounted ({shown}): unmount it first "
-                    "(a mount that died lets go when its lease runs out)"
-                )
             session.delete(volume)
 
     def capacity(self) -> CapacityReport:

@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.csi.resources import NodePaths, Resources
-from tests.harness.csi import LEASE_SECONDS, CsiPlugin, sweep_mounts
+from tests.harness.csi import CsiPlugin, sweep_mounts
 from tests.harness.postgres import fresh_database
-from tests.harness.server import StorageServer, short_sessions
+from tests.harness.server import StorageServer
 
 BACKENDS = ["sqlite", "postgresql"]
-# Short, so that a volume a test's killed mount held can be deleted soon after.
-LEASE = short_sessions(LEASE_SECONDS, 3600.0)
 
 
 @contextlib.contextmanager
@@ -64,7 +62,7 @@ def storage(request: pytest.FixtureRequest) -> Iterator[StorageServer]:
         if request.param == "postgresql":
             admin_url: str = request.getfixturevalue("postgres_admin_url")
             url = stack.enter_context(fresh_database(admin_url))
-        server = StorageServer(stack.enter_context(scratch_dir()) / "server", url, extra_args=LEASE)
+        server = StorageServer(stack.enter_context(scratch_dir()) / "server", url)
         stack.enter_context(running(server))
         yield server
 
@@ -73,7 +71,7 @@ def storage(request: pytest.FixtureRequest) -> Iterator[StorageServer]:
 def sqlite_storage() -> Iterator[StorageServer]:
     """A storage server per module, for the node tests: their subject is the mount."""
     with scratch_dir() as root:
-        server = StorageServer(root / "server", extra_args=LEASE)
+        server = StorageServer(root / "server")
         with running(server):
             yield server
 
@@ -82,7 +80,7 @@ def sqlite_storage() -> Iterator[StorageServer]:
 def own_server() -> Iterator[StorageServer]:
     """A storage server for one test, which may stop and start it."""
     with scratch_dir() as root:
-        server = StorageServer(root / "server", extra_args=LEASE)
+        server = StorageServer(root / "server")
         with running(server):
             yield server
 

@@ -1,10 +1,9 @@
 """What a test creates through the plugin, undone after it the way a CO would:
 NodeUnpublish and NodeUnstage (OK or NOT_FOUND accepted), then DeleteVolume
-(must be OK, sent again while the volume is still mounted somewhere), newest
-first, once per successful CreateVolume; then DeleteSnapshot (must be OK) once
-per successful CreateSnapshot, so snapshots outlive their source volumes.
-Undoing things twice, or things never staged, is part of what the plugin must
-get right."""
+(must be OK), newest first, once per successful CreateVolume; then
+DeleteSnapshot (must be OK) once per successful CreateSnapshot, so snapshots
+outlive their source volumes. Undoing things twice, or things never staged, is
+part of what the plugin must get right."""
 
 import uuid
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Any
 import grpc
 
 from proto.csi.v1 import csi_pb2 as csi
-from tests.harness.csi import CsiPlugin, code_of, delete_volume, mount_capability
+from tests.harness.csi import CsiPlugin, code_of, mount_capability
 
 GiB = 2**30
 UNDO_OK = {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND}
@@ -107,7 +106,7 @@ class Resources:
                 volume_id=volume_id, staging_target_path=self.paths.staging
             )
             assert code_of(node.NodeUnstageVolume, unstage) in UNDO_OK
-            delete_volume(controller, volume_id)
+            controller.DeleteVolume(csi.DeleteVolumeRequest(volume_id=volume_id))
         for snapshot_id in reversed(self.snapshots):
             controller.DeleteSnapshot(csi.DeleteSnapshotRequest(snapshot_id=snapshot_id))
 

@@ -44,25 +44,6 @@ def code_of(call: Callable[..., object], *args: object) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-# The lock lease of the servers the CSI tests run: a mount killed by a test
-# (its session left behind) keeps its volume from deletion for this long.
-LEASE_SECONDS = 2.0
-# How long a CO keeps sending DeleteVolume while the volume is still mounted.
-DELETE_SECONDS = 5 * LEASE_SECONDS
-
-
-def delete_volume(controller: csi_pb2_grpc.ControllerStub, volume_id: str) -> None:
-    """DeleteVolume as a CO sends it: again while it answers FAILED_PRECONDITION
-    (the volume is still mounted: a killed mount lets go when its lease ends)."""
-    request = csi.DeleteVolumeRequest(volume_id=volume_id)
-
-    def deleted() -> bool:
-        return code_of(controller.DeleteVolume, request) != grpc.StatusCode.FAILED_PRECONDITION
-
-    wait_until(deleted, DELETE_SECONDS, f"volume {volume_id} to be unmounted everywhere")
-    controller.DeleteVolume(request)  # any other failure shows here
-
-
 class CsiPlugin:
     """One `volctl csi` process; `root` should be short, as unix socket paths are."""
 

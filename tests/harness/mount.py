@@ -54,17 +54,11 @@ class Mount:
 
 
 @contextmanager
-def private_mount(
-    server_dir: Path,
-    volume: str,
-    size: str,
-    *mount_args: str,
-    server_args: tuple[str, ...] = (),
-) -> Iterator[Mount]:
+def private_mount(server_dir: Path, volume: str, size: str, *mount_args: str) -> Iterator[Mount]:
     """A server and a mount of one volume, both the caller's own: free to be
     restarted or filled; everything is stopped and removed afterwards.
-    `mount_args` go to volctl mount, `server_args` to the server."""
-    server = StorageServer(server_dir, extra_args=server_args)
+    `mount_args` go to volctl mount."""
+    server = StorageServer(server_dir)
     # Not under pytest's 0700 temp root: other users must reach the mount.
     base = Path(tempfile.mkdtemp(prefix="netvol-mnt-"))
     base.chmod(0o755)

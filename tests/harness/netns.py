@@ -32,13 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proto.csi.v1 import csi_pb2 as csi
-from tests.harness.csi import (
-    AccessMode,
-    CsiPlugin,
-    delete_volume,
-    mount_capability,
-    sweep_mounts,
-)
+from tests.harness.csi import AccessMode, CsiPlugin, mount_capability, sweep_mounts
 from tests.harness.processes import command, wait_until
 from tests.harness.server import StorageServer
 
@@ -335,7 +329,7 @@ class Cluster:
         try:
             yield reply.volume.volume_id
         finally:
-            delete_volume(controller, reply.volume.volume_id)
+            controller.DeleteVolume(csi.DeleteVolumeRequest(volume_id=reply.volume.volume_id))
 
 
 @contextlib.contextmanager

@@ -1,16 +1,11 @@
 """The VolumeAdmin API of a real server process, on SQLite and PostgreSQL."""
 
-from pathlib import Path
-
 import grpc
 import pytest
 
 from proto.netvol.v1 import admin_pb2 as pb
-from proto.netvol.v1 import admin_pb2_grpc, filesystem_pb2_grpc
-from proto.netvol.v1 import filesystem_pb2 as fpb
-from storage_server.client import connect
-from tests.harness.processes import wait_until
-from tests.harness.server import StorageServer, short_sessions
+from proto.netvol.v1 import admin_pb2_grpc
+from tests.harness.server import StorageServer
 
 GiB = 2**30
 
@@ -200,45 +195,3 @@ def test_missing_and_wrong_token_change_nothing(server: StorageServer) -> None:
 def test_token_file_is_private(server: StorageServer) -> None:
     assert server.token_file.stat().st_mode & 0o777 == 0o600
     assert len(server.token_file.read_text().strip()) >= 32
-
-
-def test_a_mounted_volume_is_not_deleted(tmp_path: Path, database_url: str) -> None:
-    """A live lock session (each mount keeps one while it runs) keeps the volume;
-    once the last is closed or its lease ran out, the volume can go."""
-    server = StorageServer(tmp_path / "server", database_url, extra_args=short_sessions(2, 60))
-    try:
-        server.start()
-        admin = server.admin()
-        volume = admin.CreateVolume(pb.CreateVolumeRequest(name="data", size_bytes=GiB))
-        locks = filesystem_pb2_grpc.LocksStub(connect(server.client_settings()))
-
-        def mount(client: str) -> str:
-            request = fpb.OpenLockSessionRequest(volume_id=volume.id, client=client)
-            return locks.OpenLockSession(request).session_id
-
-        first, _ = mount("node-a:/mnt/data"), mount("node-b:/mnt/data")
-        delete = pb.DeleteVolumeRequest(volume=ref("data"))
-        with pytest.raises(grpc.RpcError) as refused:
-            admin.DeleteVolume(delete)
-        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "node-a:/mnt/data, node-b:/mnt/data" in (refused.value.details() or "")
-        assert admin.GetVolume(pb.GetVolumeRequest(volume=ref("data"))) == volume
-
-        locks.CloseLockSession(fpb.CloseLockSessionRequest(volume_id=volume.id, session_id=first))
-        assert _code(lambda: admin.DeleteVolume(delete)) == grpc.StatusCode.FAILED_PRECONDITION
-        # The other mount stops renewing (it died): its lease runs out.
-        wait_until(lambda: _deleted(admin, delete), 10, "the lease to run out")
-        assert _code(lambda: admin.GetVolume(pb.GetVolumeRequest(volume=ref("data")))) == (
-            grpc.StatusCode.NOT_FOUND
-        )
-    finally:
-        server.stop()
-
-
-def _deleted(admin: admin_pb2_grpc.VolumeAdminStub, delete: pb.DeleteVolumeRequest) -> bool:
-    try:
-        admin.DeleteVolume(delete)
-    except grpc.RpcError as exc:
-        assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
-        return False
-    return True
